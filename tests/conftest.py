@@ -7,6 +7,8 @@ from urllib3.exceptions import InsecureRequestWarning
 
 from tests.services import CosmosServer, RedisServer
 
+pytest_plugins = ["tests.fixtures_redis", "tests.fixtures_cosmos"]
+
 # The test Cosmos DB server uses a self-signed certificate (cosmos://...?tls=insecure).
 warnings.filterwarnings("ignore", category=InsecureRequestWarning)
 

@@ -1,0 +1,1 @@
+"""Fixtures for the Cosmos DB store tests."""

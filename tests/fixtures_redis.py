@@ -1,0 +1,1 @@
+"""Fixtures for the Redis checkpointer tests (cluster, per-test clean state)."""
