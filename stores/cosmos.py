@@ -1,0 +1,356 @@
+"""``cosmos://HOST[:PORT]/DATABASE/CONTAINER``: long-term memory in Azure Cosmos DB.
+
+>>> with connect("cosmos://acct.documents.azure.com/bank/memory") as store: ...
+
+HTTPS always; ``?tls=insecure`` skips certificate checks (a local server with a
+self-signed certificate); ``?partition_depth=N`` (default 2) sets how many
+leading namespace labels form the partition key. Credentials come from the
+environment, never from the URL: ``COSMOS_KEY``, else the ``AccountKey`` of
+``COSMOS_CONNECTION_STRING``, else Entra ID through ``DefaultAzureCredential``.
+The database and the container (partition key ``/pk``, item TTL enabled) are
+created if missing. The logic lives in ``stores/cosmos_base.py``; this module
+only executes its requests, with threads (sync) or asyncio (async).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Iterable, Iterator
+from urllib.parse import parse_qs, urlsplit
+
+from azure.core import MatchConditions
+from azure.core.pipeline.policies import RetryMode
+from azure.cosmos import CosmosClient, PartitionKey
+from azure.cosmos import exceptions as cosmos_errors
+from azure.cosmos.aio import CosmosClient as AsyncCosmosClient
+from langgraph.store.base import BaseStore, IndexConfig, Op, Result, TTLConfig, ensure_embeddings, tokenize_path
+
+from plugin_registry import UnsupportedURL, redact
+from stores.cosmos_base import (
+    BatchPlan,
+    Capabilities,
+    Delete,
+    Patch,
+    PointRead,
+    Query,
+    QueryRejected,
+    StoreSettings,
+    Upsert,
+    prepare_batch,
+    read_plans,
+    write_plans,
+)
+
+# 429s wait as long as the server's x-ms-retry-after-ms says (the SDK's
+# throttling policy); transient 5xx and timeouts back off exponentially.
+CLIENT_OPTIONS: dict[str, Any] = dict(
+    retry_throttle_total=9,
+    retry_throttle_backoff_max=30,
+    retry_total=4,
+    retry_mode=RetryMode.Exponential,
+    retry_backoff_factor=0.1,
+    retry_backoff_max=10,
+    retry_on_status_codes=[408, 500, 502, 503, 504],
+)
+_NOT_WRITTEN = (cosmos_errors.CosmosResourceNotFoundError, cosmos_errors.CosmosAccessConditionFailedError)
+
+
+@dataclass(frozen=True)
+class CosmosURL:
+    endpoint: str
+    database: str
+    container: str
+    verify_tls: bool
+    partition_depth: int
+
+    @classmethod
+    def parse(cls, url: str) -> "CosmosURL":
+        parts = urlsplit(url)
+        path = [p for p in parts.path.split("/") if p]
+        options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        if parts.scheme.lower() != "cosmos" or not parts.hostname or len(path) != 2:
+            raise UnsupportedURL(
+                f"malformed Cosmos DB URL {redact(url)!r}: expected cosmos://HOST[:PORT]/DATABASE/CONTAINER"
+            )
+        if parts.password or parts.username:
+            raise UnsupportedURL("Cosmos DB credentials go in COSMOS_KEY or COSMOS_CONNECTION_STRING, not the URL")
+        depth = options.get("partition_depth", "2")
+        if not depth.isdigit() or int(depth) < 1:
+            raise UnsupportedURL(f"partition_depth must be a positive integer in {redact(url)!r}")
+        port = f":{parts.port}" if parts.port else ""
+        return cls(f"https://{parts.hostname}{port}/", path[0], path[1],
+                   options.get("tls") != "insecure", int(depth))
+
+
+def account_key() -> str | None:
+    """The account key from the environment, if any (never logged)."""
+    if key := os.environ.get("COSMOS_KEY"):
+        return key
+    for part in os.environ.get("COSMOS_CONNECTION_STRING", "").split(";"):
+        name, _, value = part.partition("=")
+        if name.strip().lower() == "accountkey" and value:
+            return value.strip()
+    return None
+
+
+def container_options(index: IndexConfig | None) -> dict[str, Any]:
+    """Partition key ``/pk``, item TTL on (items without ``ttl`` never expire),
+    and, with an index config, a vector policy on ``/embedding`` for real
+    Cosmos DB's VectorDistance (servers without vector search ignore it)."""
+    options: dict[str, Any] = dict(partition_key=PartitionKey(path="/pk"), default_ttl=-1)
+    if index and index.get("dims"):
+        distance = {"l2": "euclidean", "inner_product": "dotproduct"}.get(index.get("distance_type", ""), "cosine")
+        options["vector_embedding_policy"] = {"vectorEmbeddings": [
+            {"path": "/embedding", "dataType": "float32", "distanceFunction": distance,
+             "dimensions": index["dims"]}]}
+        options["indexing_policy"] = {
+            "indexingMode": "consistent", "includedPaths": [{"path": "/*"}],
+            "excludedPaths": [{"path": "/embedding/*"}, {"path": "/embeddings/*"}, {"path": '/"_etag"/?'}],
+            "vectorIndexes": [{"path": "/embedding", "type": "quantizedFlat"}]}
+    return options
+
+
+def capabilities_of(properties: dict, missing_read_status: int) -> Capabilities:
+    policy = properties.get("vectorEmbeddingPolicy") or {}
+    return Capabilities(missing_point_read_is_404=missing_read_status == 404,
+                        vector_search=bool(policy.get("vectorEmbeddings")))
+
+
+def query_scope(query: Query) -> dict[str, Any]:
+    return {"partition_key": query.pk} if query.pk is not None else {}
+
+
+class _CosmosStoreBase(BaseStore):
+    """What the sync and async stores share: settings and embeddings."""
+
+    supports_ttl = True
+
+    def __init__(self, container: Any, *, index: IndexConfig | None = None, ttl: TTLConfig | None = None,
+                 partition_depth: int = 2, capabilities: Capabilities | None = None) -> None:
+        self.container = container
+        self.ttl_config = ttl
+        self.index_config = None
+        self.embeddings = None
+        if index:
+            self.index_config = {**index, "__tokenized_fields": [
+                (p, tokenize_path(p)) if p != "$" else (p, p) for p in (index.get("fields") or ["$"])]}
+            self.embeddings = ensure_embeddings(index.get("embed"))
+        self.settings = StoreSettings(partition_depth, ttl, self.index_config, capabilities or Capabilities())
+
+    @staticmethod
+    def _step(plan, answer: Any, error: Exception | None) -> tuple[bool, Any]:
+        """Advance a plan: (done, result) or (False, next request)."""
+        try:
+            return False, (plan.throw(error) if error else plan.send(answer))
+        except StopIteration as stop:
+            return True, stop.value
+
+    @staticmethod
+    def _vectors(batch: BatchPlan, documents: list[list[float]], queries: dict[str, list[float]]) -> dict:
+        doc_texts = sorted({t for pairs in batch.put_texts.values() for _, t in pairs})
+        return {"documents": dict(zip(doc_texts, documents)), "queries": queries}
+
+
+def _split_texts(batch: BatchPlan) -> tuple[list[str], list[str]]:
+    documents = sorted({t for pairs in batch.put_texts.values() for _, t in pairs})
+    return documents, sorted(set(batch.query_texts.values()))
+
+
+def _phases(batch: BatchPlan, settings: StoreSettings, documents: dict, queries: dict):
+    yield read_plans(batch, settings, queries)
+    yield write_plans(batch, settings, documents)
+
+
+class CosmosStore(_CosmosStoreBase):
+    """LangGraph ``BaseStore`` on Azure Cosmos DB (sync SDK; a batch's ops run on threads)."""
+
+    def __init__(self, container: Any, **options: Any) -> None:
+        super().__init__(container, **options)
+        self._op_pool = ThreadPoolExecutor(8, thread_name_prefix="cosmos-op")
+        self._request_pool = ThreadPoolExecutor(8, thread_name_prefix="cosmos-request")
+
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        batch = prepare_batch(ops, self.settings)
+        documents, queries = _split_texts(batch)
+        doc_vectors = dict(zip(documents, self.embeddings.embed_documents(documents))) if documents else {}
+        query_vectors = {q: self.embeddings.embed_query(q) for q in queries}
+        results: list[Result] = [None] * len(batch.ops)
+        for plans in _phases(batch, self.settings, doc_vectors, query_vectors):
+            runs = (list(self._op_pool.map(self._drive, plans.values())) if len(plans) > 1
+                    else [self._drive(p) for p in plans.values()])
+            for i, result in zip(plans, runs):
+                results[i] = result
+        return results
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        return await asyncio.get_running_loop().run_in_executor(None, self.batch, list(ops))
+
+    def _drive(self, plan) -> Any:
+        answer, error = None, None
+        while True:
+            done, request = self._step(plan, answer, error)
+            if done:
+                return request
+            try:
+                answer, error = self._execute(request), None
+            except QueryRejected as rejected:
+                answer, error = None, rejected
+
+    def _execute(self, request: Any) -> Any:
+        if isinstance(request, list):
+            return list(self._request_pool.map(self._execute, request))
+        c = self.container
+        try:
+            if isinstance(request, PointRead):
+                return c.read_item(request.id, partition_key=request.pk)
+            if isinstance(request, Query):
+                return list(c.query_items(request.sql, parameters=request.parameters,
+                                          enable_cross_partition_query=request.pk is None, **query_scope(request)))
+            if isinstance(request, Upsert):
+                return c.upsert_item(request.body)
+            if isinstance(request, Delete):
+                return c.delete_item(request.id, partition_key=request.pk)
+            if isinstance(request, Patch):
+                return c.patch_item(request.id, partition_key=request.pk, patch_operations=request.operations,
+                                    etag=request.etag, match_condition=MatchConditions.IfNotModified)
+        except _NOT_WRITTEN as error:
+            return _absent(request, error)
+        except cosmos_errors.CosmosHttpResponseError as error:
+            _reject_query(request, error)
+        raise TypeError(f"unknown Cosmos DB request {type(request).__name__}")
+
+    def close(self) -> None:
+        self._op_pool.shutdown()
+        self._request_pool.shutdown()
+
+
+class AsyncCosmosStore(_CosmosStoreBase):
+    """LangGraph ``BaseStore`` on Azure Cosmos DB (``azure.cosmos.aio``; a batch's ops run concurrently)."""
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        batch = prepare_batch(ops, self.settings)
+        documents, queries = _split_texts(batch)
+        doc_vectors = dict(zip(documents, await self.embeddings.aembed_documents(documents))) if documents else {}
+        query_vectors = dict(zip(queries, await asyncio.gather(*(self.embeddings.aembed_query(q) for q in queries))))
+        results: list[Result] = [None] * len(batch.ops)
+        for plans in _phases(batch, self.settings, doc_vectors, query_vectors):
+            for i, result in zip(plans, await asyncio.gather(*(self._drive(p) for p in plans.values()))):
+                results[i] = result
+        return results
+
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        raise NotImplementedError("AsyncCosmosStore is async-only: use abatch/aget/aput/asearch, "
+                                  "or CosmosStore (stores.cosmos.connect) from sync code")
+
+    async def _drive(self, plan) -> Any:
+        answer, error = None, None
+        while True:
+            done, request = self._step(plan, answer, error)
+            if done:
+                return request
+            try:
+                answer, error = await self._execute(request), None
+            except QueryRejected as rejected:
+                answer, error = None, rejected
+
+    async def _execute(self, request: Any) -> Any:
+        if isinstance(request, list):
+            return list(await asyncio.gather(*(self._execute(r) for r in request)))
+        c = self.container
+        try:
+            if isinstance(request, PointRead):
+                return await c.read_item(request.id, partition_key=request.pk)
+            if isinstance(request, Query):
+                return [d async for d in c.query_items(request.sql, parameters=request.parameters,
+                                                       **query_scope(request))]
+            if isinstance(request, Upsert):
+                return await c.upsert_item(request.body)
+            if isinstance(request, Delete):
+                return await c.delete_item(request.id, partition_key=request.pk)
+            if isinstance(request, Patch):
+                return await c.patch_item(request.id, partition_key=request.pk, patch_operations=request.operations,
+                                          etag=request.etag, match_condition=MatchConditions.IfNotModified)
+        except _NOT_WRITTEN as error:
+            return _absent(request, error)
+        except cosmos_errors.CosmosHttpResponseError as error:
+            _reject_query(request, error)
+        raise TypeError(f"unknown Cosmos DB request {type(request).__name__}")
+
+
+def _absent(request: Any, error: Exception) -> None:
+    """A missing item reads as None and deletes as done; a patch that lost to a
+    concurrent write or delete is dropped (that write set its own expiry)."""
+    if isinstance(request, (PointRead, Delete, Patch)):
+        return None
+    raise error
+
+
+def _reject_query(request: Any, error: cosmos_errors.CosmosHttpResponseError) -> None:
+    if isinstance(request, Query) and error.status_code == 400:
+        raise QueryRejected(error.message) from error
+    raise error
+
+
+# --- connecting -------------------------------------------------------------------
+
+_missing_read_status: dict[str, int] = {}  # per endpoint: one probe per process
+
+
+def _probe_id() -> str:
+    return f"probe-{uuid.uuid4().hex}"
+
+
+@contextmanager
+def connect(url: str, *, index: IndexConfig | None = None, ttl: TTLConfig | None = None,
+            **client_options: Any) -> Iterator[CosmosStore]:
+    """Open a ``CosmosStore`` (sync); ``client_options`` go to ``CosmosClient``."""
+    target = CosmosURL.parse(url)
+    credential = account_key()
+    if credential is None:
+        from azure.identity import DefaultAzureCredential
+        credential = DefaultAzureCredential()
+    with CosmosClient(target.endpoint, credential=credential, connection_verify=target.verify_tls,
+                      **{**CLIENT_OPTIONS, **client_options}) as client:
+        database = client.create_database_if_not_exists(target.database)
+        container = database.create_container_if_not_exists(target.container, **container_options(index))
+        if target.endpoint not in _missing_read_status:
+            try:
+                container.read_item(_probe_id(), partition_key="probe")
+                _missing_read_status[target.endpoint] = 200
+            except cosmos_errors.CosmosHttpResponseError as error:
+                _missing_read_status[target.endpoint] = error.status_code or 0
+        store = CosmosStore(container, index=index, ttl=ttl, partition_depth=target.partition_depth,
+                            capabilities=capabilities_of(container.read(), _missing_read_status[target.endpoint]))
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+@asynccontextmanager
+async def aconnect(url: str, *, index: IndexConfig | None = None, ttl: TTLConfig | None = None,
+                   **client_options: Any) -> AsyncIterator[AsyncCosmosStore]:
+    """Open an ``AsyncCosmosStore``; ``client_options`` go to the async ``CosmosClient``."""
+    target = CosmosURL.parse(url)
+    credential = account_key()
+    if credential is None:
+        from azure.identity.aio import DefaultAzureCredential
+        credential = DefaultAzureCredential()
+    async with AsyncCosmosClient(target.endpoint, credential=credential, connection_verify=target.verify_tls,
+                                 **{**CLIENT_OPTIONS, **client_options}) as client:
+        database = await client.create_database_if_not_exists(target.database)
+        container = await database.create_container_if_not_exists(target.container, **container_options(index))
+        if target.endpoint not in _missing_read_status:
+            try:
+                await container.read_item(_probe_id(), partition_key="probe")
+                _missing_read_status[target.endpoint] = 200
+            except cosmos_errors.CosmosHttpResponseError as error:
+                _missing_read_status[target.endpoint] = error.status_code or 0
+        yield AsyncCosmosStore(container, index=index, ttl=ttl, partition_depth=target.partition_depth,
+                               capabilities=capabilities_of(await container.read(),
+                                                            _missing_read_status[target.endpoint]))
