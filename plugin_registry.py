@@ -11,9 +11,9 @@ parties add schemes through the registry's entry-point group.
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 

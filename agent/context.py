@@ -1,0 +1,64 @@
+"""Per-run settings, given as LangGraph runtime context (a form in Studio)."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+CUSTOMER_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+MIN_TOKEN_BUDGET = 1024
+MAX_TOKEN_BUDGET = 1_000_000
+
+
+class InvalidContext(ValueError):
+    """A run's context (customer id, token budget) is not acceptable."""
+
+
+def default_token_budget() -> int:
+    raw = os.environ.get("TOKEN_BUDGET", "8000")
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidContext(f"TOKEN_BUDGET must be an integer, got {raw[:40]!r}") from None
+
+
+def validate_customer_id(customer_id: object) -> str:
+    """The customer id if it is 1-64 letters, digits, '-' or '_' (starting
+    alphanumeric); an InvalidContext naming the rule otherwise."""
+    if not isinstance(customer_id, str) or not CUSTOMER_ID_PATTERN.fullmatch(customer_id):
+        shown = repr(customer_id)[:40] + ("..." if len(repr(customer_id)) > 40 else "")
+        raise InvalidContext(
+            f"invalid customer_id {shown}: use 1-64 letters, digits, '-' or '_', "
+            "starting with a letter or digit (e.g. C-123)"
+        )
+    return customer_id
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who the agent is serving in this run, and how large its prompts may be."""
+
+    customer_id: str = field(
+        default="",
+        metadata={"description": "The bank customer's id, e.g. C-123 (required)."},
+    )
+    token_budget: int = field(
+        default_factory=default_token_budget,
+        metadata={
+            "description": "Most tokens any model prompt may hold "
+            f"(default: TOKEN_BUDGET or 8000; at least {MIN_TOKEN_BUDGET})."
+        },
+    )
+
+    def __post_init__(self) -> None:
+        validate_customer_id(self.customer_id)
+        if (
+            isinstance(self.token_budget, bool)
+            or not isinstance(self.token_budget, int)
+            or not MIN_TOKEN_BUDGET <= self.token_budget <= MAX_TOKEN_BUDGET
+        ):
+            raise InvalidContext(
+                f"token_budget must be an integer from {MIN_TOKEN_BUDGET} to "
+                f"{MAX_TOKEN_BUDGET}, got {self.token_budget!r}"
+            )

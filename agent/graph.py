@@ -1,0 +1,52 @@
+"""The agent's graph: load-context -> summarize-if-over-token-budget -> respond
+(-> remember-facts -> summarize... when the model learns a fact) -> record-episode."""
+
+from __future__ import annotations
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.store.base import BaseStore
+
+from agent.context import Context
+from agent.models import default_model, model_name_of
+from agent.nodes.load_context import make_load_context
+from agent.nodes.record_episode import make_record_episode
+from agent.nodes.remember_facts import make_remember_facts
+from agent.nodes.respond import make_respond, route_after_respond
+from agent.nodes.summarize import make_summarize
+from agent.state import State
+from agent.tokens import counter_for
+
+
+def build_graph(
+    *,
+    model: BaseChatModel | None = None,
+    checkpointer: BaseCheckpointSaver | None = None,
+    store: BaseStore | None = None,
+) -> CompiledStateGraph:
+    """The compiled agent graph. ``model`` defaults to the one configured by the
+    environment (OpenAI, Azure OpenAI, or the offline model). Its nodes are
+    async: run it with ``ainvoke``/``astream`` and async-capable persistence
+    (``checkpointers.aconnect``/``stores.aconnect``)."""
+    model = model or default_model()
+    counter = counter_for(model_name_of(model))
+    builder = StateGraph(State, context_schema=Context)
+    builder.add_node(
+        "load-context", make_load_context(counter), destinations=("summarize-if-over-token-budget", END)
+    )
+    builder.add_node("summarize-if-over-token-budget", make_summarize(model, counter))
+    builder.add_node("respond", make_respond(model, counter))
+    builder.add_node("remember-facts", make_remember_facts(counter))
+    builder.add_node("record-episode", make_record_episode(counter))
+    builder.add_edge(START, "load-context")
+    builder.add_edge("summarize-if-over-token-budget", "respond")
+    builder.add_conditional_edges("respond", route_after_respond, ["remember-facts", "record-episode"])
+    builder.add_edge("remember-facts", "summarize-if-over-token-budget")
+    builder.add_edge("record-episode", END)
+    return builder.compile(checkpointer=checkpointer, store=store, name="bank-agent")
+
+
+# For `langgraph dev`: the server supplies the checkpointer and store from langgraph.json.
+graph = build_graph()

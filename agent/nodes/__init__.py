@@ -1,0 +1,58 @@
+"""The graph's nodes, one module each, and what they share about a run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.runtime import Runtime
+from langgraph.store.base import BaseStore
+
+from agent.budget import Budget, budget_for
+from agent.context import Context, InvalidContext
+from agent.prompts import NO_SUMMARY, SYSTEM
+from agent.state import State
+from agent.tokens import TokenCounter
+
+
+class SessionOwnershipError(PermissionError):
+    """A session was resumed by a customer other than the one who started it."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    """Everything a node needs to know about the run it is part of."""
+
+    customer_id: str
+    thread_id: str
+    budget: Budget
+    store: BaseStore
+
+    @classmethod
+    def of(cls, runtime: Runtime[Context], config: RunnableConfig, counter: TokenCounter) -> "Turn":
+        context = runtime.context
+        if not isinstance(context, Context):
+            raise InvalidContext("customer_id is required in the run's context")
+        if runtime.store is None:
+            raise RuntimeError("the graph needs a store: pass store= to build_graph")
+        thread_id = (config.get("configurable") or {}).get("thread_id")
+        if not thread_id:
+            raise InvalidContext("a session (thread_id) is required to run the agent")
+        return cls(context.customer_id, str(thread_id), budget_for(context.token_budget, counter), runtime.store)
+
+
+def system_prompt(state: State) -> SystemMessage:
+    return SystemMessage(SYSTEM.format(memory=state.get("memory", ""), summary=state.get("summary") or NO_SUMMARY))
+
+
+def prompt_of(state: State) -> list[BaseMessage]:
+    """Exactly what the model receives to answer: system prompt, then messages."""
+    return [system_prompt(state), *state["messages"]]
+
+
+def newest_customer_index(messages: list[BaseMessage]) -> int:
+    for index in range(len(messages) - 1, -1, -1):
+        if isinstance(messages[index], HumanMessage):
+            return index
+    return len(messages)

@@ -1,0 +1,52 @@
+"""Where memory lives, from the environment: the embedded default is SQLite
+files under ``BANK_AGENT_DATA_DIR``; ``CHECKPOINTER_URL`` and ``STORE_URL``
+choose Redis, Cosmos DB or any registered scheme instead.
+
+``checkpointer()`` and ``store()`` are the factories ``langgraph.json`` points
+``langgraph dev`` at, so Studio runs on the same persistence as production.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import AsyncIterator
+
+import checkpointers
+import stores
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("BANK_AGENT_DATA_DIR", ".data"))
+
+
+def checkpointer_url() -> str:
+    return os.environ.get("CHECKPOINTER_URL") or f"sqlite:///{data_dir() / 'checkpoints.db'}"
+
+
+def store_url() -> str:
+    return os.environ.get("STORE_URL") or f"sqlite:///{data_dir() / 'store.db'}"
+
+
+@asynccontextmanager
+async def checkpointer() -> AsyncIterator:
+    """The async checkpointer named by ``CHECKPOINTER_URL``."""
+    async with checkpointers.aconnect(checkpointer_url()) as saver:
+        yield saver
+
+
+@asynccontextmanager
+async def store() -> AsyncIterator:
+    """The async store named by ``STORE_URL``."""
+    async with stores.aconnect(store_url()) as opened:
+        yield opened
+
+
+@asynccontextmanager
+async def open_memory() -> AsyncIterator[tuple]:
+    """Both, for apps and the CLI: ``async with open_memory() as (saver, store)``."""
+    async with AsyncExitStack() as stack:
+        saver = await stack.enter_async_context(checkpointer())
+        opened = await stack.enter_async_context(store())
+        yield saver, opened

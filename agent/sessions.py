@@ -1,0 +1,118 @@
+"""Customer sessions over the graph: the front door for apps and the CLI.
+
+Every check happens before the graph runs, so a refused request leaves the
+stored conversation exactly as it was: the customer id and message are
+validated, a session is bound to the customer who started it, an ended or
+expired session is never silently replaced by an empty one under the same id,
+and an interrupted turn can be retried.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langgraph.graph.state import CompiledStateGraph
+
+from agent import memory
+from agent.budget import budget_for
+from agent.context import Context
+from agent.guard import clean_message
+from agent.models import call_model, default_model, model_name_of
+from agent.nodes import SessionOwnershipError
+from agent.nodes.record_episode import episode_of
+from agent.nodes.summarize import transcript_lines
+from agent.prompts import EPISODE, NO_SUMMARY
+from agent.tokens import counter_for
+
+
+class SessionUnavailable(LookupError):
+    """The session cannot take another turn: unknown, expired or ended."""
+
+
+@dataclass
+class Reply:
+    session_id: str
+    text: str
+
+
+def new_session_id() -> str:
+    """An unguessable session id (128 bits of randomness)."""
+    return "s-" + secrets.token_urlsafe(16)
+
+
+class Sessions:
+    """Starts, continues, retries and ends customer sessions on a compiled graph."""
+
+    def __init__(self, graph: CompiledStateGraph, model: BaseChatModel | None = None):
+        self.graph = graph
+        self.model = model or default_model()
+        self.counter = counter_for(model_name_of(self.model))
+
+    def _config(self, session_id: str) -> dict:
+        return {"configurable": {"thread_id": session_id}}
+
+    async def _state(self, context: Context, session_id: str) -> dict:
+        """The session's state, after checking it may be continued by this customer."""
+        snapshot = await self.graph.aget_state(self._config(session_id))
+        values = snapshot.values or {}
+        if values.get("customer_id", context.customer_id) != context.customer_id:
+            raise SessionOwnershipError("this session belongs to another customer")
+        if not values:
+            episode = await self.graph.store.aget(memory.episodes_namespace(context.customer_id), session_id)
+            if episode is not None:
+                raise SessionUnavailable(
+                    f"session {session_id} has expired; its record is kept: start a new session"
+                )
+            raise SessionUnavailable(f"no session {session_id}: start a new session")
+        if values.get("ended"):
+            raise SessionUnavailable(f"session {session_id} has ended: start a new session")
+        return {"values": values, "pending": bool(snapshot.next)}
+
+    async def pending_turn(self, customer_id: str, session_id: str) -> bool:
+        """Whether the session's last turn was interrupted before it finished."""
+        state = await self._state(Context(customer_id=customer_id), session_id)
+        return state["pending"]
+
+    async def send(self, customer_id: str, message: str, session_id: str | None = None, *, token_budget: int | None = None) -> Reply:
+        """The agent's answer to ``message``, in a new session unless ``session_id`` is given."""
+        context = Context(customer_id=customer_id, **({"token_budget": token_budget} if token_budget else {}))
+        text = clean_message(message, budget_for(context.token_budget, self.counter))
+        if session_id is None:
+            session_id = new_session_id()
+        else:
+            await self._state(context, session_id)
+        result = await self.graph.ainvoke({"messages": [HumanMessage(text)]}, self._config(session_id), context=context)
+        return Reply(session_id, str(result["messages"][-1].content))
+
+    async def retry(self, customer_id: str, session_id: str) -> Reply:
+        """Finish a turn that was interrupted (crash, model outage) from its last checkpoint."""
+        context = Context(customer_id=customer_id)
+        await self._state(context, session_id)
+        result = await self.graph.ainvoke(None, self._config(session_id), context=context)
+        return Reply(session_id, str(result["messages"][-1].content))
+
+    async def end(self, customer_id: str, session_id: str) -> dict:
+        """Close the session: the model writes its episode sentence (one call per
+        session), the episode is marked ended and the session takes no more turns."""
+        context = Context(customer_id=customer_id)
+        values = (await self._state(context, session_id))["values"]
+        recent = "\n".join(transcript_lines(values.get("messages", [])))
+        summary = f"{values.get('summary') or NO_SUMMARY}\n{recent}"
+        budget = budget_for(context.token_budget, self.counter)
+        prompt = [SystemMessage(EPISODE.format(summary=self.counter.truncate(summary, budget.total // 2)))]
+        sentence: AIMessage = await call_model(self.model.bind(max_tokens=200), prompt)
+        episode = episode_of(
+            values, session_id, values.get("topics", []), values.get("turns", 0),
+            summary=str(sentence.content).strip(), status="ended",
+        )
+        await self.graph.store.abatch([memory.episode_put(customer_id, episode)])
+        await self.graph.aupdate_state(self._config(session_id), {"ended": True}, as_node="record-episode")
+        return episode
+
+    async def history(self, customer_id: str) -> list[dict]:
+        """The customer's sessions (episodes), most recent first."""
+        known = await memory.aload(self.graph.store, Context(customer_id=customer_id).customer_id)
+        return known.episodes

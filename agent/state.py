@@ -1,0 +1,24 @@
+"""The conversation state kept by the checkpointer for each session (thread)."""
+
+from __future__ import annotations
+
+from langgraph.graph import MessagesState
+
+
+class State(MessagesState, total=False):
+    """Messages since the last summarisation, plus what frames them."""
+
+    customer_id: str
+    """The customer who started the session; no one else may continue it."""
+    started_at: str
+    """ISO time of the session's first turn (the episode's start)."""
+    summary: str
+    """Running summary of the messages already folded out of ``messages``."""
+    memory: str
+    """The customer's long-term memory as rendered into this turn's prompt."""
+    turns: int
+    """Completed customer turns in this session."""
+    topics: list[str]
+    """Banking topics the customer raised this session (for the episode)."""
+    ended: bool
+    """Set when the session is closed; it then takes no more turns."""
