@@ -8,6 +8,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from plugin_registry import sqlite_path
 
+
 @contextmanager
 def connect(url: str) -> Iterator[SqliteSaver]:
     with SqliteSaver.from_conn_string(sqlite_path(url)) as saver:

@@ -8,6 +8,7 @@ from langgraph.store.sqlite.aio import AsyncSqliteStore
 
 from plugin_registry import sqlite_path
 
+
 @contextmanager
 def connect(url: str, *, index: Any = None, ttl: Any = None) -> Iterator[SqliteStore]:
     with SqliteStore.from_conn_string(sqlite_path(url), index=index, ttl=ttl) as store:
