@@ -11,12 +11,18 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata, CheckpointTuple
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+)
 
-from checkpointers.redis.plain_base import Command, Emit, Operation, PlainRedisBase, Scan, Script
+from checkpointers.redis.plain_base import PlainRedisBase, Scan, Script
+from checkpointers.redis.sansio import AsyncDriver, SyncDriver
 
 
-class PlainRedisSaver(PlainRedisBase):
+class PlainRedisSaver(SyncDriver, PlainRedisBase):
     """Checkpoints in plain Redis through a synchronous redis-py client."""
 
     def _execute(self, call: Any) -> Any:
@@ -25,28 +31,6 @@ class PlainRedisSaver(PlainRedisBase):
         if isinstance(call, Scan):
             return list(self.client.scan_iter(match=call.pattern, count=1000))
         return self.client.execute_command(*call.args)
-
-    def _run(self, operation: Operation) -> Any:
-        reply = None
-        while True:
-            try:
-                call = operation.send(reply)
-            except StopIteration as done:
-                return done.value
-            reply = None if isinstance(call, Emit) else self._execute(call)
-
-    def _stream(self, operation: Operation) -> Iterator[CheckpointTuple]:
-        reply = None
-        while True:
-            try:
-                call = operation.send(reply)
-            except StopIteration:
-                return
-            if isinstance(call, Emit):
-                reply = None
-                yield call.item
-            else:
-                reply = self._execute(call)
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return self._run(self._get_tuple(config))
@@ -92,7 +76,7 @@ class PlainRedisSaver(PlainRedisBase):
         self._run(self._prune(thread_ids, strategy))
 
 
-class AsyncPlainRedisSaver(PlainRedisBase):
+class AsyncPlainRedisSaver(AsyncDriver, PlainRedisBase):
     """Checkpoints in plain Redis through a ``redis.asyncio`` client."""
 
     async def _execute(self, call: Any) -> Any:
@@ -101,28 +85,6 @@ class AsyncPlainRedisSaver(PlainRedisBase):
         if isinstance(call, Scan):
             return [key async for key in self.client.scan_iter(match=call.pattern, count=1000)]
         return await self.client.execute_command(*call.args)
-
-    async def _run(self, operation: Operation) -> Any:
-        reply = None
-        while True:
-            try:
-                call = operation.send(reply)
-            except StopIteration as done:
-                return done.value
-            reply = None if isinstance(call, Emit) else await self._execute(call)
-
-    async def _stream(self, operation: Operation) -> AsyncIterator[CheckpointTuple]:
-        reply = None
-        while True:
-            try:
-                call = operation.send(reply)
-            except StopIteration:
-                return
-            if isinstance(call, Emit):
-                reply = None
-                yield call.item
-            else:
-                reply = await self._execute(call)
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return await self._run(self._get_tuple(config))

@@ -30,7 +30,7 @@ The operations are generators that yield ``Call``s and receive their replies
 from __future__ import annotations
 
 import random
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +46,8 @@ from langgraph.checkpoint.base import (
     get_checkpoint_metadata,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from checkpointers.redis.sansio import Emit, Operation
 
 KEY_SUFFIXES = ("index", "checkpoints", "blobs", "writes", "runs")
 LIST_PAGE = 100
@@ -216,14 +218,6 @@ class Scan:
     pattern: str
 
 
-@dataclass(frozen=True)
-class Emit:
-    """Not a call: a checkpoint tuple that ``list`` hands to its caller."""
-
-    item: CheckpointTuple
-
-
-Operation = Generator[Any, Any, Any]
 
 
 def _text(value: bytes) -> str:
