@@ -131,3 +131,46 @@ class CosmosServer:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
+
+
+@dataclass
+class RedisClusterServers:
+    """A Redis Cluster of ``masters`` plain servers (no replicas) on loopback,
+    formed with ``CLUSTER ADDSLOTSRANGE`` / ``CLUSTER MEET``."""
+
+    workdir: Path
+    masters: int = 3
+    nodes: list[RedisServer] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    def start(self) -> "RedisClusterServers":
+        for i in range(self.masters):
+            node = RedisServer(self.workdir / f"node{i}", extra_args=[
+                "--cluster-enabled", "yes", "--cluster-node-timeout", "2000",
+                "--cluster-config-file", "nodes.conf",
+            ])
+            self.nodes.append(node.start())
+        slots = 16384
+        clients = [redis.Redis(port=node.port, socket_timeout=2) for node in self.nodes]
+        for i, client in enumerate(clients):
+            first, last = i * slots // self.masters, (i + 1) * slots // self.masters - 1
+            client.execute_command("CLUSTER", "ADDSLOTSRANGE", first, last)
+        for node in self.nodes[1:]:
+            clients[0].execute_command("CLUSTER", "MEET", "127.0.0.1", node.port)
+
+        def formed() -> bool:
+            return all(c.cluster("info")["cluster_state"] == "ok" and
+                       int(c.cluster("info")["cluster_known_nodes"]) == self.masters
+                       for c in clients)
+
+        wait_until(formed, f"Redis Cluster of {self.masters} masters")
+        for client in clients:
+            client.close()
+        return self
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
