@@ -148,7 +148,7 @@ class RedisClusterServers:
 
     def start(self) -> "RedisClusterServers":
         for i in range(self.masters):
-            node = RedisServer(self.workdir / f"node{i}", extra_args=[
+            node = RedisServer(self.workdir / f"node{i}", port=_cluster_port(), extra_args=[
                 "--cluster-enabled", "yes", "--cluster-node-timeout", "2000",
                 "--cluster-config-file", "nodes.conf",
             ])
@@ -174,3 +174,16 @@ class RedisClusterServers:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) exists and is free."""
+    while True:
+        port = free_port()
+        if port + 10000 <= 65535:
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port + 10000))
+                except OSError:
+                    continue
+            return port
