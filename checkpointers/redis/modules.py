@@ -7,6 +7,8 @@ subclassed, not forked. What is changed, and why:
   rejects metadata filter keys other than source/step/run_id, and ignores
   ``before`` for uuid6 checkpoint ids (it expects ULIDs), so ``limit`` then cuts
   the wrong page. We push down what upstream gets right and check the rest here.
+- sync ``list`` returns channel values (e.g. messages) still as stored JSON
+  dicts; we deserialise them as upstream's async ``alist`` does.
 - ``prune``: an empty thread list is a no-op, not a ``ValueError``.
 - ``copy_thread`` and ``delete_for_runs``: missing upstream; built from its own
   primitives (list, put, put_writes, its search indexes and key layout).
@@ -252,7 +254,10 @@ class ModulesRedisSaver(SyncDriver, ModulesFixes, RedisSaver):
             if plan.full:
                 return
             if plan.admit(item):
-                yield item
+                # Upstream's sync list (unlike its async one) hands out channel
+                # values still in their stored JSON form, e.g. messages as dicts.
+                values = self._recursive_deserialize(item.checkpoint["channel_values"])
+                yield item._replace(checkpoint={**item.checkpoint, "channel_values": values})
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         found = super().get_tuple(config)
