@@ -28,7 +28,15 @@ from azure.core.pipeline.policies import RetryMode
 from azure.cosmos import CosmosClient, PartitionKey
 from azure.cosmos import exceptions as cosmos_errors
 from azure.cosmos.aio import CosmosClient as AsyncCosmosClient
-from langgraph.store.base import BaseStore, IndexConfig, Op, Result, TTLConfig, ensure_embeddings, tokenize_path
+from langgraph.store.base import (
+    BaseStore,
+    IndexConfig,
+    Op,
+    Result,
+    TTLConfig,
+    ensure_embeddings,
+    tokenize_path,
+)
 
 from plugin_registry import UnsupportedURL, redact
 from stores.cosmos_base import (
@@ -149,11 +157,6 @@ class _CosmosStoreBase(BaseStore):
             return False, (plan.throw(error) if error else plan.send(answer))
         except StopIteration as stop:
             return True, stop.value
-
-    @staticmethod
-    def _vectors(batch: BatchPlan, documents: list[list[float]], queries: dict[str, list[float]]) -> dict:
-        doc_texts = sorted({t for pairs in batch.put_texts.values() for _, t in pairs})
-        return {"documents": dict(zip(doc_texts, documents)), "queries": queries}
 
 
 def _split_texts(batch: BatchPlan) -> tuple[list[str], list[str]]:

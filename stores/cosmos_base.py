@@ -31,73 +31,34 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Generator, Iterable, Sequence, Union
+from typing import Any, Iterable, Sequence
 
 from langgraph.store.base import (
     GetOp,
     Item,
     ListNamespacesOp,
-    MatchCondition,
     Op,
     PutOp,
     SearchItem,
     SearchOp,
     TTLConfig,
+    _validate_namespace,  # LangGraph's own error for puts
     get_text_at_path,
     tokenize_path,
     validate_op_namespace,
 )
-from langgraph.store.base import _validate_namespace  # LangGraph's own error for puts
 
-# --- requests the plans yield -------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PointRead:
-    id: str
-    pk: str
-
-
-@dataclass(frozen=True)
-class Query:
-    sql: str
-    params: tuple[tuple[str, Any], ...]
-    pk: str | None  # None: cross-partition
-
-    @property
-    def parameters(self) -> list[dict[str, Any]]:
-        return [{"name": name, "value": value} for name, value in self.params]
-
-
-@dataclass(frozen=True)
-class Upsert:
-    body: dict
-
-
-@dataclass(frozen=True)
-class Delete:
-    id: str
-    pk: str
-
-
-@dataclass(frozen=True)
-class Patch:
-    """A partial update applied only if the item still has ``etag``."""
-
-    id: str
-    pk: str
-    operations: list[dict]
-    etag: str
-
-
-Request = Union[PointRead, Query, Upsert, Delete, Patch, list]
-Plan = Generator[Request, Any, Any]
-
-
-class QueryRejected(Exception):
-    """The server refused a query form (e.g. DISTINCT, VectorDistance); the
-    executors raise it into the plan so the plan can fall back."""
-
+from stores.cosmos_query import (
+    matches,
+    namespace_text,
+    namespaces_query,
+    partition_of,
+    rank,
+    search_query,
+    select_namespaces,
+    vector_query,
+)
+from stores.cosmos_requests import Delete, Patch, Plan, PointRead, Query, QueryRejected, Upsert
 
 @dataclass
 class Capabilities:
@@ -121,14 +82,6 @@ class StoreSettings:
 
 def item_id(namespace: Sequence[str], key: str) -> str:
     return hashlib.sha256(json.dumps([list(namespace), key]).encode()).hexdigest()
-
-
-def namespace_text(namespace: Sequence[str]) -> str:
-    return ".".join(namespace)
-
-
-def partition_of(namespace: Sequence[str], depth: int) -> str:
-    return namespace_text(namespace[:depth])
 
 
 _clock_lock = threading.Lock()
@@ -201,189 +154,6 @@ def wants_refresh(settings: StoreSettings, refresh_ttl: bool) -> bool:
     return bool(refresh_ttl and settings.ttl and settings.ttl.get("refresh_on_read", True))
 
 
-# --- filters (InMemoryStore's semantics; SQLite's for missing or non-numeric ranges) --
-
-
-def matches(value: dict, filter: dict | None) -> bool:
-    return not filter or all(_compare(value.get(k), v) for k, v in filter.items())
-
-
-def _compare(item_value: Any, filter_value: Any) -> bool:
-    if isinstance(filter_value, dict):
-        if any(k.startswith("$") for k in filter_value):
-            return all(_operator(item_value, k, v) for k, v in filter_value.items())
-        return isinstance(item_value, dict) and all(
-            _compare(item_value.get(k), v) for k, v in filter_value.items()
-        )
-    if isinstance(filter_value, (list, tuple)):
-        return (
-            isinstance(item_value, (list, tuple))
-            and len(item_value) == len(filter_value)
-            and all(_compare(i, f) for i, f in zip(item_value, filter_value))
-        )
-    return item_value == filter_value
-
-
-_ORDER = {"$gt": float.__gt__, "$gte": float.__ge__, "$lt": float.__lt__, "$lte": float.__le__}
-
-
-def _operator(value: Any, operator: str, operand: Any) -> bool:
-    if operator == "$eq":
-        return value == operand
-    if operator == "$ne":
-        return value != operand
-    if operator not in _ORDER:
-        raise ValueError(f"Unsupported operator: {operator}")
-    try:
-        return _ORDER[operator](float(value), float(operand))
-    except (TypeError, ValueError):
-        # InMemoryStore raises here; SQLite treats it as no match, which a
-        # filter over items that lack the field needs.
-        return False
-
-
-def _exact_conditions(filter: dict | None) -> list[tuple[tuple[str, ...], str]] | None:
-    """The filter as (path, string) equalities Cosmos DB evaluates exactly as
-    Python does, or None if any part needs the client-side check alone."""
-    conditions: list[tuple[tuple[str, ...], str]] = []
-
-    def walk(path: tuple[str, ...], wanted: Any) -> bool:
-        if isinstance(wanted, str):
-            conditions.append((path, wanted))
-            return True
-        if isinstance(wanted, dict) and wanted:
-            if set(wanted) == {"$eq"}:
-                return walk(path, wanted["$eq"]) if isinstance(wanted["$eq"], str) else False
-            return not any(k.startswith("$") for k in wanted) and all(
-                walk(path + (k,), v) for k, v in wanted.items()
-            )
-        return False
-
-    return conditions if all(walk((k,), v) for k, v in (filter or {}).items()) else None
-
-
-# --- SQL (always parameterised) ----------------------------------------------------------
-
-
-class _Params:
-    def __init__(self) -> None:
-        self.items: list[tuple[str, Any]] = []
-
-    def __call__(self, value: Any) -> str:
-        name = f"@p{len(self.items)}"
-        self.items.append((name, value))
-        return name
-
-
-def scope(prefix: Sequence[str], depth: int, now: float, p: _Params) -> tuple[list[str], str | None]:
-    """WHERE conditions and partition for items under ``prefix`` that are live."""
-    where = [f"(c.expires_at = null OR c.expires_at > {p(now)})"]
-    pk = None
-    if len(prefix) >= depth:
-        pk = partition_of(prefix, depth)
-        where.insert(0, f"c.pk = {p(pk)}")  # the open server requires it for single-partition queries
-    if prefix:
-        text = namespace_text(prefix)
-        where.append(f"(c.ns_text = {p(text)} OR STARTSWITH(c.ns_text, {p(text + '.')}))")
-    return where, pk
-
-
-def search_query(op: SearchOp, depth: int, now: float, with_vectors: bool) -> tuple[Query, bool]:
-    """The query for a search and whether it already pages exactly (TOP)."""
-    p = _Params()
-    where, pk = scope(op.namespace_prefix, depth, now, p)
-    exact = _exact_conditions(op.filter)
-    for path, wanted in exact or ():
-        where.append("c[\"value\"]" + "".join(f"[{p(label)}]" for label in path) + f" = {p(wanted)}")
-    pages_exactly = exact is not None and not with_vectors
-    top = f"TOP {p(op.offset + op.limit)} " if pages_exactly else ""
-    sql = f"SELECT {top}* FROM c WHERE {' AND '.join(where)} ORDER BY c.updated_at DESC"
-    return Query(sql, tuple(p.items), pk), pages_exactly
-
-
-def vector_query(op: SearchOp, vector: list[float], depth: int, now: float) -> Query:
-    """Cosmos DB vector search over the item's first embedding (the container's
-    vector policy path ``/embedding``); candidates are re-ranked client-side
-    over all of an item's embeddings, as InMemoryStore pools them."""
-    p = _Params()
-    where, pk = scope(op.namespace_prefix, depth, now, p)
-    where.append("IS_DEFINED(c.embedding)")
-    vec = p(vector)
-    k = p(max(4 * (op.offset + op.limit), 50))
-    sql = (f"SELECT TOP {k} * FROM c WHERE {' AND '.join(where)} "
-           f"ORDER BY VectorDistance(c.embedding, {vec})")
-    return Query(sql, tuple(p.items), pk)
-
-
-def namespaces_query(op: ListNamespacesOp, depth: int, now: float, distinct: bool) -> Query:
-    p = _Params()
-    literal: list[str] = []
-    for condition in op.match_conditions or ():
-        if condition.match_type == "prefix":
-            literal = max(literal, _leading_literals(condition.path), key=len)
-    where, pk = scope(tuple(literal), depth, now, p)
-    select = "DISTINCT VALUE c.ns" if distinct else "VALUE c.ns"
-    return Query(f"SELECT {select} FROM c WHERE {' AND '.join(where)}", tuple(p.items), pk)
-
-
-def _leading_literals(path: Sequence[str]) -> list[str]:
-    out = []
-    for label in path:
-        if label == "*":
-            break
-        out.append(label)
-    return out
-
-
-# --- namespaces (InMemoryStore's matching) ------------------------------------------------
-
-
-def _namespace_matches(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
-    path = tuple(condition.path)
-    if len(namespace) < len(path):
-        return False
-    pairs = zip(namespace, path) if condition.match_type == "prefix" else zip(reversed(namespace), reversed(path))
-    return all(p == "*" or n == p for n, p in pairs)
-
-
-def select_namespaces(op: ListNamespacesOp, found: Iterable[Sequence[str]]) -> list[tuple[str, ...]]:
-    namespaces = {tuple(ns) for ns in found}
-    namespaces = {ns for ns in namespaces if all(_namespace_matches(c, ns) for c in op.match_conditions or ())}
-    if op.max_depth is not None:
-        namespaces = {ns[: op.max_depth] for ns in namespaces}
-    return sorted(namespaces)[op.offset: op.offset + op.limit]
-
-
-# --- semantic search ranking (InMemoryStore's max pooling) ----------------------------
-
-
-def cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b))
-    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
-    return dot / norm if norm else 0.0
-
-
-def rank(op: SearchOp, query_vector: list[float], docs: list[dict]) -> list[tuple[float | None, dict]]:
-    scored = sorted(
-        ((cosine(query_vector, vector), doc) for doc in docs for _, vector in doc.get("embeddings", ())),
-        key=lambda pair: pair[0], reverse=True,
-    )
-    seen: set[str] = set()
-    kept: list[tuple[float | None, dict]] = []
-    for score, doc in scored:
-        if doc["id"] in seen:
-            continue
-        seen.add(doc["id"])
-        if len(seen) > op.offset + op.limit:
-            break
-        if len(seen) > op.offset:
-            kept.append((score, doc))
-    scoreless = [doc for doc in docs if not doc.get("embeddings")]
-    if scoreless and len(kept) < op.limit:  # InMemoryStore's fill-up, offset ignored
-        kept.extend((None, doc) for doc in scoreless[: op.limit - len(kept)])
-    return kept
-
-
 def texts_to_embed(op: PutOp, index: dict | None) -> list[tuple[str, str]]:
     """(path name, text) pairs of a put, as InMemoryStore and SqliteStore name them."""
     if not index or op.value is None or op.index is False:
@@ -427,18 +197,23 @@ def plan_put(op: PutOp, settings: StoreSettings, vectors: dict[str, list[float]]
 
 
 def plan_search(op: SearchOp, settings: StoreSettings, query_vector: list[float] | None) -> Plan:
-    now, depth = time.time(), settings.partition_depth
+    now, depth, caps = time.time(), settings.partition_depth, settings.capabilities
+
+    def usable(docs: list[dict]) -> list[dict]:
+        docs = [d for d in docs if is_live(d, now) and matches(d["value"], op.filter)]
+        return sorted(docs, key=lambda d: d["updated_at"], reverse=True)
+
     docs = None
-    if query_vector is not None and settings.capabilities.vector_search:
+    if query_vector is not None and caps.vector_search:
         try:
-            docs = yield vector_query(op, query_vector, depth, now)
+            candidates = usable((yield vector_query(op, query_vector, depth, now)))
+            # Short of a full page, unembedded items may fill it (InMemoryStore's
+            # rule), so only a full page of vector hits is the answer.
+            docs = candidates if len(candidates) >= op.offset + op.limit else None
         except QueryRejected:
-            settings.capabilities.vector_search = False
+            caps.vector_search = False
     if docs is None:
-        query, pages_exactly = search_query(op, depth, now, with_vectors=query_vector is not None)
-        docs = yield query
-    docs = [d for d in docs if is_live(d, now) and matches(d["value"], op.filter)]
-    docs.sort(key=lambda d: d["updated_at"], reverse=True)
+        docs = usable((yield search_query(op, depth, now, with_vectors=query_vector is not None)))
     if query_vector is not None:
         kept = rank(op, query_vector, docs)
     else:
@@ -477,12 +252,6 @@ class BatchPlan:
     put_texts: dict[int, list[tuple[str, str]]]
     query_texts: dict[int, str]
 
-    @property
-    def texts(self) -> list[str]:
-        """Every distinct text to embed (documents and queries)."""
-        unique = {t for pairs in self.put_texts.values() for _, t in pairs}
-        unique.update(self.query_texts.values())
-        return sorted(unique)
 
 
 def prepare_batch(ops: Iterable[Op], settings: StoreSettings) -> BatchPlan:

@@ -13,7 +13,6 @@ import itertools
 import json
 import random
 
-import pytest
 from langgraph.store.base import GetOp, ListNamespacesOp, MatchCondition, PutOp, SearchOp
 from langgraph.store.memory import InMemoryStore
 

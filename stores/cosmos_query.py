@@ -1,0 +1,214 @@
+"""Queries and result shaping of the Cosmos DB store: SQL text (always
+parameterised), the filter, namespace and ranking rules of LangGraph's
+InMemoryStore applied client-side, which is what keeps results identical
+whatever subset of Cosmos DB SQL the server runs.
+
+Only the parts of a filter that Cosmos DB evaluates exactly as Python does
+(string equality, at any depth) go into the SQL; every filter is then
+checked again client-side, so server and client can never disagree.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Sequence
+
+from langgraph.store.base import ListNamespacesOp, MatchCondition, SearchOp
+
+from stores.cosmos_requests import Query
+
+
+def namespace_text(namespace: Sequence[str]) -> str:
+    return ".".join(namespace)
+
+
+def partition_of(namespace: Sequence[str], depth: int) -> str:
+    return namespace_text(namespace[:depth])
+
+
+# --- filters (InMemoryStore's semantics; SQLite's for missing or non-numeric ranges) --
+
+
+def matches(value: dict, filter: dict | None) -> bool:
+    return not filter or all(_compare(value.get(k), v) for k, v in filter.items())
+
+
+def _compare(item_value: Any, filter_value: Any) -> bool:
+    if isinstance(filter_value, dict):
+        if any(k.startswith("$") for k in filter_value):
+            return all(_operator(item_value, k, v) for k, v in filter_value.items())
+        return isinstance(item_value, dict) and all(
+            _compare(item_value.get(k), v) for k, v in filter_value.items()
+        )
+    if isinstance(filter_value, (list, tuple)):
+        return (
+            isinstance(item_value, (list, tuple))
+            and len(item_value) == len(filter_value)
+            and all(_compare(i, f) for i, f in zip(item_value, filter_value))
+        )
+    return item_value == filter_value
+
+
+_ORDER = {"$gt": float.__gt__, "$gte": float.__ge__, "$lt": float.__lt__, "$lte": float.__le__}
+
+
+def _operator(value: Any, operator: str, operand: Any) -> bool:
+    if operator == "$eq":
+        return value == operand
+    if operator == "$ne":
+        return value != operand
+    if operator not in _ORDER:
+        raise ValueError(f"Unsupported operator: {operator}")
+    try:
+        return _ORDER[operator](float(value), float(operand))
+    except (TypeError, ValueError):
+        # InMemoryStore raises here; SQLite treats it as no match, which a
+        # filter over items that lack the field needs.
+        return False
+
+
+def _exact_conditions(filter: dict | None) -> list[tuple[tuple[str, ...], str]] | None:
+    """The filter as (path, string) equalities Cosmos DB evaluates exactly as
+    Python does, or None if any part needs the client-side check alone."""
+    conditions: list[tuple[tuple[str, ...], str]] = []
+
+    def walk(path: tuple[str, ...], wanted: Any) -> bool:
+        if isinstance(wanted, str):
+            conditions.append((path, wanted))
+            return True
+        if isinstance(wanted, dict) and wanted:
+            if set(wanted) == {"$eq"}:
+                return walk(path, wanted["$eq"]) if isinstance(wanted["$eq"], str) else False
+            return not any(k.startswith("$") for k in wanted) and all(
+                walk(path + (k,), v) for k, v in wanted.items()
+            )
+        return False
+
+    return conditions if all(walk((k,), v) for k, v in (filter or {}).items()) else None
+
+
+# --- SQL (always parameterised) ----------------------------------------------------------
+
+
+class _Params:
+    def __init__(self) -> None:
+        self.items: list[tuple[str, Any]] = []
+
+    def __call__(self, value: Any) -> str:
+        name = f"@p{len(self.items)}"
+        self.items.append((name, value))
+        return name
+
+
+def scope(prefix: Sequence[str], depth: int, now: float, p: _Params) -> tuple[list[str], str | None]:
+    """WHERE conditions and partition for items under ``prefix`` that are live."""
+    where = [f"(c.expires_at = null OR c.expires_at > {p(now)})"]
+    pk = None
+    if len(prefix) >= depth:
+        pk = partition_of(prefix, depth)
+        where.insert(0, f"c.pk = {p(pk)}")  # the open server requires it for single-partition queries
+    if prefix:
+        text = namespace_text(prefix)
+        where.append(f"(c.ns_text = {p(text)} OR STARTSWITH(c.ns_text, {p(text + '.')}))")
+    return where, pk
+
+
+def _search_scope(op: SearchOp, depth: int, now: float, p: _Params) -> tuple[list[str], str | None, bool]:
+    """Conditions of a search (namespace, expiry, the filter's exactly
+    translatable part), its partition, and whether the filter is all there."""
+    where, pk = scope(op.namespace_prefix, depth, now, p)
+    exact = _exact_conditions(op.filter)
+    for path, wanted in exact or ():
+        where.append('c["value"]' + "".join(f"[{p(label)}]" for label in path) + f" = {p(wanted)}")
+    return where, pk, exact is not None
+
+
+def search_query(op: SearchOp, depth: int, now: float, with_vectors: bool) -> Query:
+    """Newest first; TOP pages on the server when the filter is all in SQL."""
+    p = _Params()
+    where, pk, filter_in_sql = _search_scope(op, depth, now, p)
+    top = f"TOP {p(op.offset + op.limit)} " if filter_in_sql and not with_vectors else ""
+    sql = f"SELECT {top}* FROM c WHERE {' AND '.join(where)} ORDER BY c.updated_at DESC"
+    return Query(sql, tuple(p.items), pk)
+
+
+def vector_query(op: SearchOp, vector: list[float], depth: int, now: float) -> Query:
+    """Real Cosmos DB's vector search on ``/embedding`` (an item's first
+    vector, the container's vector policy path). The candidates are re-ranked
+    client-side over all of an item's vectors, as InMemoryStore pools them."""
+    p = _Params()
+    where, pk, _ = _search_scope(op, depth, now, p)
+    where.append("IS_DEFINED(c.embedding)")
+    k = p(max(4 * (op.offset + op.limit), 50))
+    sql = (f"SELECT TOP {k} * FROM c WHERE {' AND '.join(where)} "
+           f"ORDER BY VectorDistance(c.embedding, {p(vector)})")
+    return Query(sql, tuple(p.items), pk)
+
+
+def namespaces_query(op: ListNamespacesOp, depth: int, now: float, distinct: bool) -> Query:
+    p = _Params()
+    literal: list[str] = []
+    for condition in op.match_conditions or ():
+        if condition.match_type == "prefix":
+            literal = max(literal, _leading_literals(condition.path), key=len)
+    where, pk = scope(tuple(literal), depth, now, p)
+    select = "DISTINCT VALUE c.ns" if distinct else "VALUE c.ns"
+    return Query(f"SELECT {select} FROM c WHERE {' AND '.join(where)}", tuple(p.items), pk)
+
+
+def _leading_literals(path: Sequence[str]) -> list[str]:
+    out = []
+    for label in path:
+        if label == "*":
+            break
+        out.append(label)
+    return out
+
+
+# --- namespaces (InMemoryStore's matching) ------------------------------------------------
+
+
+def _namespace_matches(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
+    path = tuple(condition.path)
+    if len(namespace) < len(path):
+        return False
+    pairs = zip(namespace, path) if condition.match_type == "prefix" else zip(reversed(namespace), reversed(path))
+    return all(p == "*" or n == p for n, p in pairs)
+
+
+def select_namespaces(op: ListNamespacesOp, found: Iterable[Sequence[str]]) -> list[tuple[str, ...]]:
+    namespaces = {tuple(ns) for ns in found}
+    namespaces = {ns for ns in namespaces if all(_namespace_matches(c, ns) for c in op.match_conditions or ())}
+    if op.max_depth is not None:
+        namespaces = {ns[: op.max_depth] for ns in namespaces}
+    return sorted(namespaces)[op.offset: op.offset + op.limit]
+
+
+# --- semantic search ranking (InMemoryStore's max pooling) ----------------------------
+
+
+def cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b))
+    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    return dot / norm if norm else 0.0
+
+
+def rank(op: SearchOp, query_vector: list[float], docs: list[dict]) -> list[tuple[float | None, dict]]:
+    scored = sorted(
+        ((cosine(query_vector, vector), doc) for doc in docs for _, vector in doc.get("embeddings", ())),
+        key=lambda pair: pair[0], reverse=True,
+    )
+    seen: set[str] = set()
+    kept: list[tuple[float | None, dict]] = []
+    for score, doc in scored:
+        if doc["id"] in seen:
+            continue
+        seen.add(doc["id"])
+        if len(seen) > op.offset + op.limit:
+            break
+        if len(seen) > op.offset:
+            kept.append((score, doc))
+    scoreless = [doc for doc in docs if not doc.get("embeddings")]
+    if scoreless and len(kept) < op.limit:  # InMemoryStore's fill-up, offset ignored
+        kept.extend((None, doc) for doc in scoreless[: op.limit - len(kept)])
+    return kept
