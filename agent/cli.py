@@ -28,7 +28,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     chat = commands.add_parser("chat", help="talk to the agent (interactive, or one --message)")
     chat.add_argument("--customer", required=True, help="customer id, e.g. C-123")
     chat.add_argument("--session", help="resume this session id")
-    chat.add_argument("--message", help="send one message and exit")
+    chat.add_argument("--message", help="send one message and exit ('-' reads it from standard input)")
     chat.add_argument("--retry", action="store_true", help="retry an interrupted turn without asking")
     chat.add_argument("--budget", type=int, help="token budget (default TOKEN_BUDGET or 8000)")
     commands.add_parser("demo", help="Sarah Johnson's memory at work across two processes")
@@ -53,6 +53,8 @@ async def chat(sessions: Sessions, args: argparse.Namespace) -> None:
             print(f"agent> {reply.text}")
         elif args.message is not None:
             raise SessionUnavailable("the last turn was interrupted: resume with --retry first")
+    if args.message == "-":
+        args.message = sys.stdin.buffer.read().decode("utf-8", errors="surrogateescape")
     messages = [args.message] if args.message is not None else None
     while True:
         text = messages.pop(0) if messages else (None if messages is not None else _prompt())

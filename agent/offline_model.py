@@ -148,7 +148,7 @@ def _topic_reply(question: str, profile: dict, facts: list[str], episodes: list[
 
 
 def _extend_summary(system: str, messages: list[BaseMessage]) -> str:
-    words = int(re.search(r"under (\d+) words", system).group(1))
+    words = int(re.search(r"under\s+(\d+)\s+words", system).group(1))
     previous = system.split("## Previous summary\n", 1)[-1].strip()
     bullets = [line for line in previous.splitlines() if line.startswith("- ")]
     transcript = messages[-1].content if messages else ""
