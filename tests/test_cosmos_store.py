@@ -1,0 +1,293 @@
+"""CosmosStore on the Cosmos DB REST server: contract, TTL, concurrency, cost
+shape; plus the SQL sent to real Cosmos DB for what the server cannot run."""
+
+import asyncio
+import logging
+import threading
+import time
+
+import pytest
+from langgraph.store.base import (
+    GetOp,
+    InvalidNamespaceError,
+    ListNamespacesOp,
+    MatchCondition,
+    PutOp,
+    SearchOp,
+)
+from langgraph.store.memory import InMemoryStore
+
+import stores
+from plugin_registry import UnsupportedURL
+from stores import cosmos
+from stores.cosmos_base import StoreSettings, item_id, plan_get
+from stores.cosmos_query import namespaces_query, search_query, vector_query
+from stores.cosmos_requests import Patch, PointRead, Query
+
+CUSTOMER = ("customers", "c-42")
+WEIRD_LABELS = ["it's", 'say "hi"', "a|b", "a/b\\c", "100%", "?#", "żółw 🐢", "x" * 255, "SELECT * FROM c"]
+
+
+def index_config(embeddings):
+    return {"dims": 16, "embed": embeddings, "fields": ["text"]}
+
+
+# --- without a server --------------------------------------------------------------
+
+
+def test_url_names_endpoint_database_container_and_options():
+    url = cosmos.CosmosURL.parse("cosmos://acct.documents.azure.com/bank/memory")
+    assert (url.endpoint, url.database, url.container) == ("https://acct.documents.azure.com/", "bank", "memory")
+    assert url.verify_tls and url.partition_depth == 2
+    local = cosmos.CosmosURL.parse("cosmos://127.0.0.1:8081/db/c?tls=insecure&partition_depth=3")
+    assert (local.endpoint, local.verify_tls, local.partition_depth) == ("https://127.0.0.1:8081/", False, 3)
+
+
+@pytest.mark.parametrize("url", ["cosmos://host/onlydb", "cosmos:///db/c", "cosmos://h/db/c?partition_depth=0"])
+def test_malformed_urls_are_refused(url):
+    with pytest.raises(UnsupportedURL):
+        cosmos.CosmosURL.parse(url)
+
+
+def test_a_key_in_the_url_is_refused_without_echoing_it():
+    with pytest.raises(UnsupportedURL) as error:
+        cosmos.CosmosURL.parse("cosmos://user:s3cr3tKEY@host/db/c")
+    assert "s3cr3tKEY" not in str(error.value)
+
+
+def test_key_comes_from_cosmos_key_then_the_connection_string(monkeypatch):
+    monkeypatch.delenv("COSMOS_KEY", raising=False)
+    monkeypatch.setenv("COSMOS_CONNECTION_STRING", "AccountEndpoint=https://a/;AccountKey=abc==;")
+    assert cosmos.account_key() == "abc=="
+    monkeypatch.setenv("COSMOS_KEY", "xyz==")
+    assert cosmos.account_key() == "xyz=="
+    monkeypatch.delenv("COSMOS_KEY")
+    monkeypatch.delenv("COSMOS_CONNECTION_STRING")
+    assert cosmos.account_key() is None  # then DefaultAzureCredential
+
+
+def test_vector_search_query_for_real_cosmos_db():
+    """The open server has no VectorDistance, so the text is checked here."""
+    op = SearchOp(CUSTOMER + ("facts",), {"kind": "fee"}, limit=5, offset=2, query="card fees")
+    query = vector_query(op, [0.1, 0.2], depth=2, now=1000.0)
+    assert query.sql == (
+        "SELECT TOP @p6 * FROM c WHERE c.pk = @p1 AND (c.expires_at = null OR c.expires_at > @p0) "
+        "AND (c.ns_text = @p2 OR STARTSWITH(c.ns_text, @p3)) AND c[\"value\"][@p4] = @p5 "
+        "AND IS_DEFINED(c.embedding) ORDER BY VectorDistance(c.embedding, @p7)")
+    assert dict(query.params) == {"@p0": 1000.0, "@p1": "customers.c-42", "@p2": "customers.c-42.facts",
+                                  "@p3": "customers.c-42.facts.", "@p4": "kind", "@p5": "fee", "@p6": 50,
+                                  "@p7": [0.1, 0.2]}
+    assert query.pk == "customers.c-42"
+
+
+def test_search_query_is_parameterised_and_pages_on_the_server_when_exact():
+    hostile = "x' OR 1=1 --"
+    op = SearchOp(CUSTOMER, {hostile: hostile, "meta": {"src": "app"}}, limit=10, offset=5)
+    query = search_query(op, depth=2, now=0.0, with_vectors=False)
+    assert hostile not in query.sql and "app" not in query.sql
+    assert query.sql.startswith("SELECT TOP @p") and query.sql.endswith("ORDER BY c.updated_at DESC")
+    assert ("@p4", hostile) in query.params and 15 in dict(query.params).values()
+    ranged = search_query(SearchOp(CUSTOMER, {"n": {"$gt": 3}}, limit=10), depth=2, now=0.0, with_vectors=False)
+    assert "TOP" not in ranged.sql  # checked client-side, so paged client-side
+
+
+def test_namespace_listing_query_uses_distinct_on_real_cosmos_db():
+    op = ListNamespacesOp((MatchCondition("prefix", ("customers", "*", "facts")),), None, 10, 0)
+    query = namespaces_query(op, depth=2, now=0.0, distinct=True)
+    assert query.sql == ("SELECT DISTINCT VALUE c.ns FROM c WHERE (c.expires_at = null OR c.expires_at > @p0) "
+                         "AND (c.ns_text = @p1 OR STARTSWITH(c.ns_text, @p2))")
+    assert query.pk is None  # a wildcard in the partition labels: cross-partition
+
+
+def test_get_is_one_point_read_in_the_customer_partition():
+    plan = plan_get(GetOp(CUSTOMER + ("profile",), "main"), StoreSettings())
+    assert next(plan) == PointRead(item_id(CUSTOMER + ("profile",), "main"), "customers.c-42")
+
+
+@pytest.mark.parametrize("label", WEIRD_LABELS)
+def test_ids_are_valid_cosmos_ids_for_any_label(label):
+    doc_id = item_id((label, label), label)
+    assert len(doc_id) == 64 and not set(doc_id) & set("/\\?#")
+
+
+# --- on the server --------------------------------------------------------------------
+
+
+@pytest.fixture
+def store(cosmos_url):
+    with cosmos.connect(cosmos_url) as store:
+        yield store
+
+
+def test_registry_opens_the_cosmos_store(cosmos_url):
+    with stores.connect(cosmos_url) as store:
+        assert isinstance(store, cosmos.CosmosStore)
+
+
+def test_labels_and_keys_round_trip(store):
+    for label in WEIRD_LABELS:
+        namespace = ("customers", label, "facts")
+        store.put(namespace, label, {"label": label})
+        item = store.get(namespace, label)
+        assert (item.namespace, item.key, item.value) == (namespace, label, {"label": label})
+        assert [i.key for i in store.search(("customers", label))] == [label]
+    listed = store.list_namespaces(prefix=("customers",), max_depth=2)
+    assert listed == sorted(("customers", label) for label in WEIRD_LABELS)
+
+
+@pytest.mark.parametrize("namespace", [("a.b", "c"), ("langgraph", "x"), ("ok", ""), ("nul\x00",)])
+def test_invalid_namespaces_get_langgraph_error(store, namespace):
+    with pytest.raises(InvalidNamespaceError):
+        store.put(namespace, "k", {"v": 1})
+    with pytest.raises(InvalidNamespaceError):
+        store.batch([PutOp(namespace, "k", {"v": 1})])
+
+
+def test_batch_keeps_op_order_and_the_last_put_of_an_item(store):
+    ns = CUSTOMER + ("facts",)
+    store.put(ns, "fee", {"v": 0})
+    results = store.batch([
+        PutOp(ns, "fee", {"v": 1}), GetOp(ns, "fee"), PutOp(ns, "fee", {"v": 2}),
+        SearchOp(CUSTOMER), GetOp(ns, "missing"),
+    ])
+    assert results[0] is None and results[2] is None and results[4] is None
+    assert results[1].value == {"v": 0}  # reads see the state before the batch, as in InMemoryStore
+    assert [i.value for i in results[3]] == [{"v": 0}]
+    assert store.get(ns, "fee").value == {"v": 2}
+
+
+def test_expired_items_are_never_returned(cosmos_url):
+    with cosmos.connect(cosmos_url, ttl={"default_ttl": 1 / 60}) as store:
+        ns = CUSTOMER + ("episodes",)
+        store.put(ns, "short", {"text": "called about a fee"})
+        store.put(ns, "kept", {"text": "opened savings"}, ttl=None)
+        raw = store.container.read_item(item_id(ns, "short"), partition_key="customers.c-42")
+        assert raw["ttl"] == 1  # real Cosmos DB deletes it; this server does not
+        assert store.get(ns, "short") is not None
+        time.sleep(1.2)
+        assert store.get(ns, "short") is None
+        assert [i.key for i in store.search(CUSTOMER)] == ["kept"]
+        store.delete(ns, "kept")
+        assert store.list_namespaces() == []
+
+
+def test_reads_slide_the_expiry_when_refresh_on_read(cosmos_url):
+    with cosmos.connect(cosmos_url, ttl={"default_ttl": 1.5 / 60, "refresh_on_read": True}) as store:
+        ns = CUSTOMER + ("facts",)
+        store.put(ns, "read", {"v": 1})
+        store.put(ns, "unread", {"v": 2})
+        time.sleep(1.0)
+        assert store.get(ns, "read").value == {"v": 1}  # expiry now ~2.5 s after the put
+        assert store.get(ns, "unread", refresh_ttl=False).value == {"v": 2}
+        time.sleep(0.8)
+        assert [i.key for i in store.search(ns, refresh_ttl=False)] == ["read"]
+
+
+def test_two_writers_on_one_item_lose_no_write(cosmos_url):
+    with cosmos.connect(cosmos_url, ttl={"default_ttl": 10, "refresh_on_read": True}) as store:
+        ns = CUSTOMER + ("profile",)
+        store.put(ns, "main", {"writer": "none", "i": -1})
+        stop = threading.Event()
+
+        def write(writer):
+            for i in range(20):
+                store.put(ns, "main", {"writer": writer, "i": i})
+
+        def read():  # each read refreshes the TTL with a conditional patch
+            while not stop.is_set():
+                store.get(ns, "main")
+
+        writers = [threading.Thread(target=write, args=(w,)) for w in "AB"]
+        reader = threading.Thread(target=read)
+        for t in [reader, *writers]:
+            t.start()
+        for t in writers:
+            t.join()
+        stop.set()
+        reader.join()
+        assert store.get(ns, "main").value in ({"writer": "A", "i": 19}, {"writer": "B", "i": 19})
+
+
+def test_a_refresh_that_lost_a_race_does_not_undo_the_write(store):
+    ns = CUSTOMER + ("profile",)
+    store.put(ns, "main", {"plan": "basic"}, ttl=5)
+    stale = store.container.read_item(item_id(ns, "main"), partition_key="customers.c-42")
+    store.put(ns, "main", {"plan": "premium"}, ttl=60)
+    store._execute(Patch(stale["id"], stale["pk"], [{"op": "set", "path": "/ttl_minutes", "value": 5}],
+                         stale["_etag"]))
+    fresh = store.container.read_item(stale["id"], partition_key="customers.c-42")
+    assert (fresh["value"], fresh["ttl_minutes"]) == ({"plan": "premium"}, 60)
+
+
+def test_semantic_search_ranks_like_in_memory_store(cosmos_url, embeddings):
+    reference = InMemoryStore(index=index_config(embeddings))
+    with cosmos.connect(cosmos_url, index=index_config(embeddings)) as store:
+        assert store.settings.capabilities.vector_search  # the container has a vector policy
+        ns = CUSTOMER + ("facts",)
+        facts = {"a": "card fee refund", "b": "mortgage rate", "c": "card limit", "d": "travel card fee"}
+        for target in (store, reference):
+            for key, text in facts.items():
+                target.put(ns, key, {"text": text})
+            target.put(ns, "hidden", {"text": "card fee"}, index=False)
+            target.put(ns, "other", {"text": "x", "note": "card fee"}, index=["note"])
+        got = store.search(CUSTOMER, query="card fee", limit=4)
+        want = reference.search(CUSTOMER, query="card fee", limit=4)
+        assert [(i.key, round(i.score, 6)) for i in got] == [(i.key, round(i.score, 6)) for i in want]
+        assert not store.settings.capabilities.vector_search  # VectorDistance refused: client-side ranking
+        assert [i.key for i in store.search(CUSTOMER, query="card fee", limit=10) if i.score is None] == ["hidden"]
+
+
+def test_a_turn_stays_in_one_partition(store):
+    sent = []
+    execute = store._execute
+    store._execute = lambda request: sent.append(request) or execute(request)
+    ns = CUSTOMER
+    store.batch([GetOp(ns + ("profile",), "main"), SearchOp(ns + ("facts",), limit=50),
+                 SearchOp(ns + ("episodes",), limit=50)])
+    store.batch([PutOp(ns + ("episodes",), "e1", {"text": "asked about fees"}),
+                 PutOp(ns + ("facts",), "f1", {"text": "prefers email"})])
+    assert len(sent) == 5
+    assert all(getattr(r, "pk", None) == "customers.c-42" for r in sent if isinstance(r, Query))
+
+
+def test_the_key_never_reaches_logs(cosmos_server, monkeypatch, caplog):
+    secret = "c2VjcmV0LWtleS1kby1ub3QtbG9n"
+    monkeypatch.setenv("COSMOS_KEY", secret)
+    caplog.set_level(logging.DEBUG)
+    with cosmos.connect(f"{cosmos_server.url}/secrets/memory?tls=insecure", logging_enable=True) as store:
+        store.put(CUSTOMER, "k", {"v": 1})
+        store.get(CUSTOMER, "k")
+    assert caplog.records and secret not in caplog.text
+
+
+# --- async -------------------------------------------------------------------------------
+
+
+async def test_async_store_round_trip(cosmos_url, embeddings):
+    async with cosmos.aconnect(cosmos_url, index=index_config(embeddings), ttl={"default_ttl": 1 / 60}) as store:
+        ns = CUSTOMER + ("facts",)
+        await store.aput(ns, "fee", {"text": "card fee", "n": 3})
+        await store.aput(ns, "rate", {"text": "mortgage rate", "n": 7}, ttl=None)
+        assert (await store.aget(ns, "fee")).value == {"text": "card fee", "n": 3}
+        assert [i.key for i in await store.asearch(CUSTOMER, filter={"n": {"$gte": 5}})] == ["rate"]
+        assert (await store.asearch(CUSTOMER, query="card fee"))[0].key == "fee"
+        assert await store.alist_namespaces() == [ns]
+        await asyncio.sleep(1.2)
+        assert await store.aget(ns, "fee") is None
+        await store.adelete(ns, "rate")
+        assert await store.asearch(CUSTOMER) == []
+        with pytest.raises(InvalidNamespaceError):
+            await store.aput(("a.b",), "k", {})
+
+
+async def test_async_two_writers_on_one_item(cosmos_url):
+    async with cosmos.aconnect(cosmos_url, ttl={"default_ttl": 10, "refresh_on_read": True}) as store:
+        ns = CUSTOMER + ("profile",)
+
+        async def write(writer):
+            for i in range(15):
+                await store.aput(ns, "main", {"writer": writer, "i": i})
+                await store.aget(ns, "main")
+
+        await asyncio.gather(write("A"), write("B"))
+        assert (await store.aget(ns, "main")).value in ({"writer": "A", "i": 14}, {"writer": "B", "i": 14})
