@@ -1,0 +1,200 @@
+"""Long-term memory stores side by side: requests and RU per agent turn, and ops/s.
+
+A turn is the agent's store path for one customer: load-context (get the
+profile, search facts and episodes, limit 50 each, in one batch) and
+record-episode (put an episode and a fact, in one batch). Requests and
+request units are counted from every HTTP response of the Cosmos DB client
+(an azure-core ``raw_response_hook``, header ``x-ms-request-charge``). The
+Cosmos DB server is the open one the tests use, started here; it reports a
+flat 1 RU per response, so its RU column counts requests, not real cost.
+
+    .venv/bin/python bench/bench_stores.py [--customers 20] [--turns 60] [--ops 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from azure.cosmos import CosmosClient  # noqa: E402
+from langgraph.store.base import GetOp, PutOp, SearchOp  # noqa: E402
+from langgraph.store.memory import InMemoryStore  # noqa: E402
+from langgraph.store.sqlite import SqliteStore  # noqa: E402
+
+from stores import cosmos  # noqa: E402
+from tests.services import CosmosServer  # noqa: E402
+
+warnings.filterwarnings("ignore", message="Unverified HTTPS request")
+KEY = "YmVuY2gta2V5"  # the open server accepts any base64 key
+WORDS = "account transfer savings card branch statement deposit interest payment loan fee travel".split()
+
+
+class Meter:
+    """Counts HTTP responses and their request charge."""
+
+    def __init__(self) -> None:
+        self.requests, self.charge = 0, 0.0
+
+    def __call__(self, response) -> None:
+        self.requests += 1
+        self.charge += float(response.http_response.headers.get("x-ms-request-charge", 0) or 0)
+
+    def snapshot(self) -> tuple[int, float]:
+        return self.requests, self.charge
+
+
+def text(rng: random.Random) -> str:
+    return " ".join(rng.sample(WORDS, 4))
+
+
+def load_context(customer: str) -> list:
+    ns = ("customers", customer)
+    return [GetOp(ns + ("profile",), "main"), SearchOp(ns + ("facts",), limit=50),
+            SearchOp(ns + ("episodes",), limit=50)]
+
+
+def record_episode(customer: str, turn: int, rng: random.Random) -> list:
+    ns = ("customers", customer)
+    return [PutOp(ns + ("episodes",), f"turn-{turn}", {"text": text(rng), "turn": turn}),
+            PutOp(ns + ("facts",), f"fact-{turn % 7}", {"text": text(rng), "turn": turn})]
+
+
+def seed(store, customers: int, per_kind: int, rng: random.Random) -> None:
+    for c in range(customers):
+        ns = ("customers", f"c{c}")
+        ops = [PutOp(ns + ("profile",), "main", {"name": f"Customer {c}", "tier": rng.choice("AB")})]
+        ops += [PutOp(ns + ("facts",), f"seed-{i}", {"text": text(rng)}) for i in range(per_kind)]
+        ops += [PutOp(ns + ("episodes",), f"seed-{i}", {"text": text(rng)}) for i in range(per_kind)]
+        for start in range(0, len(ops), 20):
+            store.batch(ops[start:start + 20])
+
+
+def measure(store, meter: Meter | None, args, rng: random.Random) -> dict:
+    seed(store, args.customers, args.per_kind, rng)
+    row: dict = {}
+    spent = {"load": [0, 0.0], "record": [0, 0.0]}
+    started = time.perf_counter()
+    for turn in range(args.turns):
+        customer = f"c{rng.randrange(args.customers)}"
+        for phase, ops in (("load", load_context(customer)), ("record", record_episode(customer, turn, rng))):
+            before = meter.snapshot() if meter else (0, 0.0)
+            results = store.batch(ops)
+            after = meter.snapshot() if meter else (0, 0.0)
+            spent[phase][0] += after[0] - before[0]
+            spent[phase][1] += after[1] - before[1]
+            if phase == "load":
+                assert results[0] is not None and len(results[1]) >= 1, "load-context found no memory"
+    row["turn_ms"] = (time.perf_counter() - started) * 1000 / args.turns
+    for phase in spent:
+        row[f"{phase}_requests"] = spent[phase][0] / args.turns if meter else None
+        row[f"{phase}_ru"] = spent[phase][1] / args.turns if meter else None
+    ns = ("customers", "c0", "facts")
+    for name, make in (("put", lambda i: PutOp(ns, f"ops-{i}", {"text": text(rng)})),
+                       ("get", lambda i: GetOp(ns, f"ops-{i}")),
+                       ("search", lambda i: SearchOp(ns, {"text": "x"}, limit=10))):
+        count = args.ops if name != "search" else max(1, args.ops // 4)
+        started = time.perf_counter()
+        for i in range(count):
+            store.batch([make(i)])
+        row[f"{name}_per_s"] = count / (time.perf_counter() - started)
+    return row
+
+
+def gets_only(store, meter: Meter, args) -> dict:
+    """Requests and RU of the profile get alone, for a store whose writes and
+    searches fail here (its get is a query, not a point read)."""
+    before = meter.snapshot()
+    started = time.perf_counter()
+    for turn in range(args.turns):
+        store.batch(load_context(f"c{turn % args.customers}")[:1])
+    after = meter.snapshot()
+    row = dict.fromkeys(["record_requests", "record_ru", "put_per_s", "search_per_s"])
+    row.update(load_requests=(after[0] - before[0]) / args.turns, load_ru=(after[1] - before[1]) / args.turns,
+               turn_ms=(time.perf_counter() - started) * 1000 / args.turns,
+               get_per_s=args.turns / (time.perf_counter() - started))
+    return row
+
+
+@contextmanager
+def open_store(name: str, server: CosmosServer, meter: Meter, workdir: str):
+    database = f"bench-{name.lower()}-{int(time.time())}"
+    if name == "InMemoryStore":
+        yield InMemoryStore()
+    elif name == "SqliteStore":
+        with SqliteStore.from_conn_string(os.path.join(workdir, "store.db")) as store:
+            store.setup()
+            yield store
+    elif name == "CosmosStore":
+        with cosmos.connect(f"{server.url}/{database}/memory?tls=insecure", raw_response_hook=meter) as store:
+            yield store
+    elif name == "CosmosDBStore":
+        from langchain_azure_cosmosdb import CosmosDBStore
+        client = CosmosClient(server.endpoint, credential=KEY, connection_verify=False, raw_response_hook=meter)
+        store = CosmosDBStore(client, database_name=database, container_name="memory")
+        store.setup()
+        yield store
+
+
+def fmt(value, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def table(rows: dict[str, dict | str]) -> str:
+    base = rows.get("CosmosStore")
+    lines = ["| store | requests / load-context | requests / record-episode | RU / turn (server header) "
+             "| ms / turn | puts/s | gets/s | searches/s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, row in rows.items():
+        if isinstance(row, str):
+            lines.append(f"| {name} | failed: {row} | | | | | | |")
+            continue
+        ru = None if row["load_ru"] is None else row["load_ru"] + (row["record_ru"] or 0)
+        ratio = ""
+        if isinstance(base, dict) and name != "CosmosStore":
+            ratio = f" ({row['turn_ms'] / base['turn_ms']:.2f}×)"
+        lines.append(f"| {name} | {fmt(row['load_requests'])} | {fmt(row['record_requests'])} | {fmt(ru)} "
+                     f"| {fmt(row['turn_ms'])}{ratio} | {fmt(row['put_per_s'], 0)} | {fmt(row['get_per_s'], 0)} "
+                     f"| {fmt(row['search_per_s'], 0)} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=20)
+    parser.add_argument("--per-kind", type=int, default=30, help="seeded facts and episodes per customer")
+    parser.add_argument("--turns", type=int, default=60)
+    parser.add_argument("--ops", type=int, default=200)
+    args = parser.parse_args()
+    os.environ["COSMOS_KEY"] = KEY
+    rows: dict[str, dict | str] = {}
+    with ExitStack() as stack, tempfile.TemporaryDirectory() as workdir:
+        server = CosmosServer().start()
+        stack.callback(server.stop)
+        for name in ("InMemoryStore", "SqliteStore", "CosmosStore", "CosmosDBStore"):
+            meter = Meter()
+            try:
+                with open_store(name, server, meter, workdir) as store:
+                    rows[name] = measure(store, meter if "Cosmos" in name else None, args, random.Random(7))
+            except Exception as error:  # the peer's put fails against this server: report it
+                rows[name] = f"put raises {type(error).__name__}: {str(error).splitlines()[0][:100]}"
+                traceback.print_exc(limit=2, file=sys.stderr)
+                with open_store(name, server, meter, workdir) as store:
+                    rows[f"{name}, profile get only"] = gets_only(store, meter, args)
+            print(f"{name}: {rows[name] if isinstance(rows[name], str) else 'done'}", file=sys.stderr)
+    print(f"{args.customers} customers × {args.per_kind} facts and episodes, {args.turns} turns, "
+          f"{args.ops} ops per kind; ms/turn ratio against CosmosStore in brackets\n")
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
