@@ -7,7 +7,7 @@ from urllib3.exceptions import InsecureRequestWarning
 
 from tests.services import CosmosServer, RedisServer
 
-pytest_plugins = ["tests.fixtures_redis", "tests.fixtures_cosmos"]
+pytest_plugins = ["tests.fixtures_redis", "tests.fixtures_cosmos", "tests.fixtures_e2e"]
 
 # The test Cosmos DB server uses a self-signed certificate (cosmos://...?tls=insecure).
 warnings.filterwarnings("ignore", category=InsecureRequestWarning)
