@@ -13,13 +13,17 @@ from agent import memory
 from agent.context import Context, InvalidContext
 from agent.graph import build_graph
 from agent.guard import InvalidMessage
+from agent.memory import MemoryUnavailable
 from agent.models import ModelUnavailable, default_model
 from agent.nodes import SessionOwnershipError
 from agent.persistence import open_memory
 from agent.sessions import Sessions, SessionUnavailable
 from plugin_registry import UnsupportedURL
 
-USER_ERRORS = (InvalidContext, InvalidMessage, SessionUnavailable, SessionOwnershipError, ModelUnavailable, UnsupportedURL, ConnectionError, TimeoutError)
+USER_ERRORS = (
+    InvalidContext, InvalidMessage, SessionUnavailable, SessionOwnershipError, ModelUnavailable,
+    MemoryUnavailable, UnsupportedURL, ConnectionError, TimeoutError,
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

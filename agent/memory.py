@@ -10,7 +10,10 @@ thread id so a session has exactly one episode however often it is written.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -19,6 +22,8 @@ from langgraph.store.base import BaseStore, GetOp, Item, PutOp, SearchOp
 
 from agent.prompts import NEW_CUSTOMER
 from agent.tokens import TokenCounter
+
+log = logging.getLogger(__name__)
 
 PROFILE_KEY = "profile"
 RECALL_LIMIT = 50  # newest facts and episodes read per turn
@@ -53,6 +58,19 @@ class CustomerMemory:
         return not (self.profile or self.facts or self.episodes)
 
 
+class MemoryUnavailable(RuntimeError):
+    """The store did not answer in time or failed; the turn goes on without it."""
+
+
+async def _bounded(operation):
+    timeout = float(os.environ.get("MEMORY_TIMEOUT_SECONDS", "10"))
+    try:
+        return await asyncio.wait_for(operation, timeout)
+    except Exception as error:  # any store failure degrades the turn rather than failing it
+        log.warning("long-term memory unavailable: %s", type(error).__name__)
+        raise MemoryUnavailable(type(error).__name__) from None
+
+
 def _newest_first(items: list[Item], stamp: str) -> list[dict[str, Any]]:
     values = [item.value for item in items]
     return sorted(values, key=lambda value: str(value.get(stamp, "")), reverse=True)
@@ -60,13 +78,17 @@ def _newest_first(items: list[Item], stamp: str) -> list[dict[str, Any]]:
 
 async def aload(store: BaseStore, customer_id: str, *, skip_episode: str | None = None) -> CustomerMemory:
     """The customer's profile, newest facts and newest episodes, in one store batch.
-    ``skip_episode`` leaves out the running session's own episode."""
-    profile, facts, episodes = await store.abatch(
-        [
-            GetOp(profile_namespace(customer_id), PROFILE_KEY),
-            SearchOp(facts_namespace(customer_id), limit=RECALL_LIMIT),
-            SearchOp(episodes_namespace(customer_id), limit=RECALL_LIMIT),
-        ]
+    ``skip_episode`` leaves out the running session's own episode. Raises
+    ``MemoryUnavailable`` when the store fails or takes longer than
+    ``MEMORY_TIMEOUT_SECONDS``."""
+    profile, facts, episodes = await _bounded(
+        store.abatch(
+            [
+                GetOp(profile_namespace(customer_id), PROFILE_KEY),
+                SearchOp(facts_namespace(customer_id), limit=RECALL_LIMIT),
+                SearchOp(episodes_namespace(customer_id), limit=RECALL_LIMIT),
+            ]
+        )
     )
     return CustomerMemory(
         profile=profile.value if profile else None,
@@ -79,7 +101,7 @@ async def aload(store: BaseStore, customer_id: str, *, skip_episode: str | None 
     )
 
 
-def render(memory: CustomerMemory, counter: TokenCounter, limit: int) -> str:
+def render(memory: CustomerMemory | None, counter: TokenCounter, limit: int) -> str:
     """The memory as a prompt section of at most ``limit`` tokens: profile first,
     then facts and episodes newest first; what does not fit is counted, not shown."""
     if memory.is_new:
@@ -139,3 +161,17 @@ def episode_put(customer_id: str, episode: dict[str, Any]) -> PutOp:
 
 def profile_put(customer_id: str, profile: dict[str, Any]) -> PutOp:
     return PutOp(profile_namespace(customer_id), PROFILE_KEY, profile)
+
+
+async def awrite(store: BaseStore, writes: list[PutOp], unsaved: list[dict]) -> list[dict]:
+    """Write ``unsaved`` (left over from earlier turns) and ``writes`` in one
+    batch; what the store could not take is returned, to be kept in the
+    session's state and written on a later turn."""
+    ops = [PutOp(tuple(w["namespace"]), w["key"], w["value"]) for w in unsaved] + writes
+    if not ops:
+        return []
+    try:
+        await _bounded(store.abatch(ops))
+    except MemoryUnavailable:
+        return [{"namespace": list(op.namespace), "key": op.key, "value": op.value} for op in ops]
+    return []

@@ -103,6 +103,8 @@ def _answer(system: str, messages: list[BaseMessage], *, can_call_tools: bool) -
             parts.append(f"Hello {name}, good to see you again!" if name else "Hello again!")
             if episodes:
                 parts.append(f"Our last conversation: {episodes[0]}")
+    if "## Customer memory\nTemporarily unavailable" in system:
+        parts.append("(Your history with us is temporarily unavailable, so I can't look it up right now.)")
     if isinstance(messages[-1], ToolMessage):
         parts.append("I've noted that for the future.")
     parts.append(_topic_reply(question, profile, facts, episodes))

@@ -15,6 +15,11 @@ call the remember_fact tool once per fact.
 
 NO_SUMMARY = "(no earlier messages in this session)"
 
+MEMORY_UNAVAILABLE = (
+    "## Customer memory\nTemporarily unavailable: the customer's profile and history "
+    "cannot be read right now. Tell the customer so briefly and help with what you can."
+)
+
 NEW_CUSTOMER = "## Customer memory\nNew customer, no prior history."
 
 SUMMARIZE = """## Task: extend the conversation summary

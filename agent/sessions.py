@@ -96,7 +96,8 @@ class Sessions:
 
     async def end(self, customer_id: str, session_id: str) -> dict:
         """Close the session: the model writes its episode sentence (one call per
-        session), the episode is marked ended and the session takes no more turns."""
+        session), the episode is marked ended and the session takes no more turns.
+        Refused with ``MemoryUnavailable`` while the store cannot take the record."""
         context = Context(customer_id=customer_id)
         values = (await self._state(context, session_id))["values"]
         recent = "\n".join(transcript_lines(values.get("messages", [])))
@@ -108,8 +109,12 @@ class Sessions:
             values, session_id, values.get("topics", []), values.get("turns", 0),
             summary=str(sentence.content).strip(), status="ended",
         )
-        await self.graph.store.abatch([memory.episode_put(customer_id, episode)])
-        await self.graph.aupdate_state(self._config(session_id), {"ended": True}, as_node="record-episode")
+        writes = [memory.episode_put(customer_id, episode)]
+        if await memory.awrite(self.graph.store, writes, values.get("unsaved_memory", [])):
+            raise memory.MemoryUnavailable("long-term memory is unavailable; end the session again later")
+        await self.graph.aupdate_state(
+            self._config(session_id), {"ended": True, "unsaved_memory": []}, as_node="record-episode"
+        )
         return episode
 
     async def history(self, customer_id: str) -> list[dict]:

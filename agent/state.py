@@ -22,3 +22,5 @@ class State(MessagesState, total=False):
     """Banking topics the customer raised this session (for the episode)."""
     ended: bool
     """Set when the session is closed; it then takes no more turns."""
+    unsaved_memory: list[dict]
+    """Long-term memory writes the store could not take yet; retried every turn."""

@@ -35,7 +35,10 @@ def make_load_context(counter: TokenCounter):
             refusal = AIMessage(f"Sorry, I can't answer that: {problem}.")
             removal = [RemoveMessage(id=latest.id)] if latest is not None else []
             return Command(goto=END, update={"messages": [*removal, refusal]})
-        known = await memory.aload(turn.store, turn.customer_id, skip_episode=turn.thread_id)
+        try:
+            known = await memory.aload(turn.store, turn.customer_id, skip_episode=turn.thread_id)
+        except memory.MemoryUnavailable:
+            known = None
         update = {
             "customer_id": turn.customer_id,
             "started_at": state.get("started_at") or memory.now_iso(),

@@ -2,7 +2,8 @@
 
 Written after every turn, keyed by the session's thread id, so a session that
 just stops or expires still leaves its record and replaying a turn rewrites
-the same item. It costs no model call: the episode describes the topics the
+the same item. If the store is down, the writes wait in the session's state
+and go out with a later turn. It costs no model call: the episode describes the topics the
 customer raised; the model writes a final sentence once, when the session ends.
 """
 
@@ -41,7 +42,8 @@ def make_record_episode(counter: TokenCounter):
         topics = list(dict.fromkeys([*state.get("topics", []), *topics_in(str(question))]))
         turns = state.get("turns", 0) + 1
         episode = episode_of(state, turn.thread_id, topics, turns)
-        await turn.store.abatch([memory.episode_put(turn.customer_id, episode)])
-        return {"topics": topics, "turns": turns}
+        writes = [memory.episode_put(turn.customer_id, episode)]
+        unsaved = await memory.awrite(turn.store, writes, state.get("unsaved_memory", []))
+        return {"topics": topics, "turns": turns, "unsaved_memory": unsaved}
 
     return record_episode

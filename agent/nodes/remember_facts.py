@@ -32,8 +32,7 @@ def make_remember_facts(counter: TokenCounter):
             category = args.get("category") if args.get("category") in CATEGORIES else "other"
             writes.append(memory.fact_put(turn.customer_id, category, fact, turn.thread_id))
             results.append(ToolMessage("remembered", tool_call_id=call["id"]))
-        if writes:
-            await turn.store.abatch(writes)
-        return {"messages": results}
+        unsaved = await memory.awrite(turn.store, writes, state.get("unsaved_memory", []))
+        return {"messages": results, "unsaved_memory": unsaved}
 
     return remember_facts
