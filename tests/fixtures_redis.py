@@ -48,12 +48,17 @@ class RedisTarget:
 
     def keys_of(self, thread_id: str) -> list[bytes]:
         """Every key (on every node) whose name contains ``thread_id``."""
-        keys: list[bytes] = []
+        return list(self.ttls_of(thread_id))
+
+    def ttls_of(self, thread_id: str) -> dict[bytes, int]:
+        """Those keys with their remaining time to live in ms (-1: none)."""
+        ttls: dict[bytes, int] = {}
         for port in self.ports:
             client = redis.Redis(port=port)
-            keys += client.scan_iter(match=f"*{thread_id}*", count=1000)
+            for key in client.scan_iter(match=f"*{thread_id}*", count=1000):
+                ttls[key] = client.pttl(key)
             client.close()
-        return keys
+        return ttls
 
 
 def new_thread_id() -> str:

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from redis.backoff import ExponentialBackoff
 from redis.credentials import CredentialProvider
+from redis.retry import Retry
 
 from plugin_registry import UnsupportedURL, redact
 
@@ -101,7 +103,10 @@ class RedisOptions:
         """Keyword arguments for ``redis.Redis`` / ``redis.asyncio.Redis``."""
         kwargs: dict[str, Any] = dict(
             host=self.host, port=self.port, socket_connect_timeout=self.connect_timeout,
-            socket_timeout=self.timeout, health_check_interval=30,
+            socket_timeout=self.timeout,
+            # redis-py's default retries turn a 1 s timeout into ~15 s; one
+            # quick retry keeps failures within about twice the timeout.
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=1),
         )
         if self.entra:
             if not self.username:
