@@ -53,6 +53,7 @@ from stores.cosmos_base import (
     read_plans,
     write_plans,
 )
+from stores.cosmos_requests import Plan
 
 # 429s wait as long as the server's x-ms-retry-after-ms says (the SDK's
 # throttling policy); transient 5xx and timeouts back off exponentially.
@@ -129,8 +130,48 @@ def capabilities_of(properties: dict, missing_read_status: int) -> Capabilities:
                         vector_search=bool(policy.get("vectorEmbeddings")))
 
 
-def query_scope(query: Query) -> dict[str, Any]:
-    return {"partition_key": query.pk} if query.pk is not None else {}
+def sdk_call(request: Any, *, sync: bool) -> tuple[str, tuple, dict[str, Any]]:
+    """The container method, arguments and options that carry out ``request``."""
+    if isinstance(request, PointRead):
+        return "read_item", (request.id,), {"partition_key": request.pk}
+    if isinstance(request, Query):
+        scope: dict[str, Any] = {"partition_key": request.pk} if request.pk is not None else (
+            {"enable_cross_partition_query": True} if sync else {})
+        return "query_items", (request.sql,), {"parameters": request.parameters, **scope}
+    if isinstance(request, Upsert):
+        return "upsert_item", (request.body,), {}
+    if isinstance(request, Delete):
+        return "delete_item", (request.id,), {"partition_key": request.pk}
+    if isinstance(request, Patch):
+        return "patch_item", (request.id,), {"partition_key": request.pk, "patch_operations": request.operations,
+                                             "etag": request.etag, "match_condition": MatchConditions.IfNotModified}
+    raise TypeError(f"unknown Cosmos DB request {type(request).__name__}")
+
+
+@contextmanager
+def answers_from_errors(request: Any) -> Iterator[None]:
+    """A missing item reads as None and deletes as done; a patch that lost to a
+    concurrent write or delete is dropped (that write set its own expiry); a
+    query form the server refuses goes back to the plan to fall back from."""
+    try:
+        yield
+    except _NOT_WRITTEN:
+        if not isinstance(request, (PointRead, Delete, Patch)):
+            raise
+    except cosmos_errors.CosmosHttpResponseError as error:
+        if isinstance(request, Query) and error.status_code == 400:
+            raise QueryRejected(error.message) from error
+        raise
+
+
+def advance(plan: Plan, outcome: tuple[Any, Exception | None]) -> tuple[bool, Any]:
+    """Send a plan its last answer (or error): (True, result) when it is done,
+    else (False, its next request)."""
+    answer, error = outcome
+    try:
+        return False, (plan.throw(error) if error else plan.send(answer))
+    except StopIteration as stop:
+        return True, stop.value
 
 
 class _CosmosStoreBase(BaseStore):
@@ -149,14 +190,6 @@ class _CosmosStoreBase(BaseStore):
                 (p, tokenize_path(p)) if p != "$" else (p, p) for p in (index.get("fields") or ["$"])]}
             self.embeddings = ensure_embeddings(index.get("embed"))
         self.settings = StoreSettings(partition_depth, ttl, self.index_config, capabilities or Capabilities())
-
-    @staticmethod
-    def _step(plan, answer: Any, error: Exception | None) -> tuple[bool, Any]:
-        """Advance a plan: (done, result) or (False, next request)."""
-        try:
-            return False, (plan.throw(error) if error else plan.send(answer))
-        except StopIteration as stop:
-            return True, stop.value
 
 
 def _split_texts(batch: BatchPlan) -> tuple[list[str], list[str]]:
@@ -193,39 +226,25 @@ class CosmosStore(_CosmosStoreBase):
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         return await asyncio.get_running_loop().run_in_executor(None, self.batch, list(ops))
 
-    def _drive(self, plan) -> Any:
-        answer, error = None, None
-        while True:
-            done, request = self._step(plan, answer, error)
-            if done:
-                return request
-            try:
-                answer, error = self._execute(request), None
-            except QueryRejected as rejected:
-                answer, error = None, rejected
+    def _drive(self, plan: Plan) -> Any:
+        done, value = advance(plan, (None, None))
+        while not done:
+            done, value = advance(plan, self._outcome(value))
+        return value
+
+    def _outcome(self, request: Any) -> tuple[Any, Exception | None]:
+        try:
+            return self._execute(request), None
+        except QueryRejected as rejected:
+            return None, rejected
 
     def _execute(self, request: Any) -> Any:
         if isinstance(request, list):
             return list(self._request_pool.map(self._execute, request))
-        c = self.container
-        try:
-            if isinstance(request, PointRead):
-                return c.read_item(request.id, partition_key=request.pk)
-            if isinstance(request, Query):
-                return list(c.query_items(request.sql, parameters=request.parameters,
-                                          enable_cross_partition_query=request.pk is None, **query_scope(request)))
-            if isinstance(request, Upsert):
-                return c.upsert_item(request.body)
-            if isinstance(request, Delete):
-                return c.delete_item(request.id, partition_key=request.pk)
-            if isinstance(request, Patch):
-                return c.patch_item(request.id, partition_key=request.pk, patch_operations=request.operations,
-                                    etag=request.etag, match_condition=MatchConditions.IfNotModified)
-        except _NOT_WRITTEN as error:
-            return _absent(request, error)
-        except cosmos_errors.CosmosHttpResponseError as error:
-            _reject_query(request, error)
-        raise TypeError(f"unknown Cosmos DB request {type(request).__name__}")
+        name, args, options = sdk_call(request, sync=True)
+        with answers_from_errors(request):
+            answer = getattr(self.container, name)(*args, **options)
+            return list(answer) if isinstance(request, Query) else answer
 
     def close(self) -> None:
         self._op_pool.shutdown()
@@ -250,53 +269,26 @@ class AsyncCosmosStore(_CosmosStoreBase):
         raise NotImplementedError("AsyncCosmosStore is async-only: use abatch/aget/aput/asearch, "
                                   "or CosmosStore (stores.cosmos.connect) from sync code")
 
-    async def _drive(self, plan) -> Any:
-        answer, error = None, None
-        while True:
-            done, request = self._step(plan, answer, error)
-            if done:
-                return request
-            try:
-                answer, error = await self._execute(request), None
-            except QueryRejected as rejected:
-                answer, error = None, rejected
+    async def _drive(self, plan: Plan) -> Any:
+        done, value = advance(plan, (None, None))
+        while not done:
+            done, value = advance(plan, await self._outcome(value))
+        return value
+
+    async def _outcome(self, request: Any) -> tuple[Any, Exception | None]:
+        try:
+            return await self._execute(request), None
+        except QueryRejected as rejected:
+            return None, rejected
 
     async def _execute(self, request: Any) -> Any:
         if isinstance(request, list):
             return list(await asyncio.gather(*(self._execute(r) for r in request)))
-        c = self.container
-        try:
-            if isinstance(request, PointRead):
-                return await c.read_item(request.id, partition_key=request.pk)
+        name, args, options = sdk_call(request, sync=False)
+        with answers_from_errors(request):
             if isinstance(request, Query):
-                return [d async for d in c.query_items(request.sql, parameters=request.parameters,
-                                                       **query_scope(request))]
-            if isinstance(request, Upsert):
-                return await c.upsert_item(request.body)
-            if isinstance(request, Delete):
-                return await c.delete_item(request.id, partition_key=request.pk)
-            if isinstance(request, Patch):
-                return await c.patch_item(request.id, partition_key=request.pk, patch_operations=request.operations,
-                                          etag=request.etag, match_condition=MatchConditions.IfNotModified)
-        except _NOT_WRITTEN as error:
-            return _absent(request, error)
-        except cosmos_errors.CosmosHttpResponseError as error:
-            _reject_query(request, error)
-        raise TypeError(f"unknown Cosmos DB request {type(request).__name__}")
-
-
-def _absent(request: Any, error: Exception) -> None:
-    """A missing item reads as None and deletes as done; a patch that lost to a
-    concurrent write or delete is dropped (that write set its own expiry)."""
-    if isinstance(request, (PointRead, Delete, Patch)):
-        return None
-    raise error
-
-
-def _reject_query(request: Any, error: cosmos_errors.CosmosHttpResponseError) -> None:
-    if isinstance(request, Query) and error.status_code == 400:
-        raise QueryRejected(error.message) from error
-    raise error
+                return [doc async for doc in self.container.query_items(*args, **options)]
+            return await getattr(self.container, name)(*args, **options)
 
 
 # --- connecting -------------------------------------------------------------------
