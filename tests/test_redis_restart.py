@@ -1,0 +1,25 @@
+"""A Redis restart with AOF on keeps threads (both modes)."""
+
+import pytest
+
+from checkpointers import aconnect
+from tests.fixtures_redis import new_thread_id
+from tests.redis_graph import EXPECTED_AFTER_TWO_TURNS, contents, conversation_graph, turn
+from tests.services import RedisServer
+
+
+@pytest.mark.parametrize("mode", ["modules", "plain"])
+async def test_threads_survive_a_restart_with_aof(tmp_path, mode):
+    server = RedisServer(tmp_path, modules=mode == "modules", appendonly=True).start()
+    url = f"{server.url}?mode={mode}"
+    config = {"configurable": {"thread_id": new_thread_id()}}
+    try:
+        async with aconnect(url) as saver:
+            await conversation_graph().compile(checkpointer=saver).ainvoke(turn("balance?"), config)
+        server.restart()
+        async with aconnect(url) as saver:
+            graph = conversation_graph().compile(checkpointer=saver)
+            assert len([s async for s in graph.aget_state_history(config)]) == 4
+            assert contents(await graph.ainvoke(turn("card?"), config)) == EXPECTED_AFTER_TWO_TURNS
+    finally:
+        server.stop()
