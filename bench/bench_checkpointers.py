@@ -1,0 +1,205 @@
+"""Checkpointer benchmark: a 200-turn conversation through a 4-node graph with a
+canned model (no network), one thread, every saver side by side in one process.
+
+    .venv/bin/python bench/bench_checkpointers.py [--turns 200]
+
+Each Redis-backed saver gets its own fresh redis-server (tests/services.py), so
+its memory figure is that thread alone: the sum of ``MEMORY USAGE`` over every
+key, and the growth of ``INFO memory`` ``used_memory`` (which includes
+RediSearch index overhead for the module-based savers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, TypedDict
+
+import redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage  # noqa: E402
+from langgraph.checkpoint.memory import InMemorySaver  # noqa: E402
+from langgraph.graph import END, START, StateGraph  # noqa: E402
+from langgraph.graph.message import add_messages  # noqa: E402
+
+from checkpointers import aconnect  # noqa: E402
+from tests.services import RedisServer  # noqa: E402
+
+THREAD = {"configurable": {"thread_id": "bench-thread"}}
+
+
+class Conversation(TypedDict):
+    messages: Annotated[list[AnyMessage], add_messages]
+    intent: str
+    audited: int
+
+
+def route(state: Conversation) -> dict:
+    return {"intent": "balance"}
+
+
+def model(state: Conversation) -> dict:  # the canned model
+    return {"messages": [AIMessage("Your current balance is 1,234.56 EUR.")]}
+
+
+def audit(state: Conversation) -> dict:
+    return {"audited": state.get("audited", 0) + 1}
+
+
+def reply(state: Conversation) -> dict:
+    return {"messages": [AIMessage("Is there anything else I can help you with?")]}
+
+
+def bank_graph():
+    graph = StateGraph(Conversation)
+    for node in (route, model, audit, reply):
+        graph.add_node(node.__name__, node)
+    graph.add_edge(START, "route")
+    graph.add_edge("route", "model")
+    graph.add_edge("model", "audit")
+    graph.add_edge("audit", "reply")
+    graph.add_edge("reply", END)
+    return graph
+
+
+# -- the savers, each as an async context manager over a fresh server -------
+
+@asynccontextmanager
+async def ours(server: RedisServer, mode: str) -> AsyncIterator:
+    async with aconnect(server.url, mode=mode) as saver:
+        yield saver
+
+
+@asynccontextmanager
+async def upstream(server: RedisServer, shallow: bool) -> AsyncIterator:
+    from langgraph.checkpoint.redis.aio import AsyncRedisSaver
+    from langgraph.checkpoint.redis.ashallow import AsyncShallowRedisSaver
+
+    cls = AsyncShallowRedisSaver if shallow else AsyncRedisSaver
+    async with cls.from_conn_string(server.url) as saver:
+        await saver.asetup()
+        yield saver
+
+
+@asynccontextmanager
+async def plainredis(server: RedisServer) -> AsyncIterator:
+    from langgraph_checkpoint_plainredis import AsyncRedisSaver
+
+    saver = AsyncRedisSaver(url=server.url)
+    yield saver
+    await saver.client.aclose()
+
+
+@asynccontextmanager
+async def sqlite(workdir: Path) -> AsyncIterator:
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    async with AsyncSqliteSaver.from_conn_string(str(workdir / "bench.db")) as saver:
+        await saver.setup()
+        yield saver
+
+
+@asynccontextmanager
+async def in_memory() -> AsyncIterator:
+    yield InMemorySaver()
+
+
+SAVERS: list[tuple[str, bool | None, Callable]] = [
+    # (name, needs modules / plain Redis / no Redis (None), factory)
+    ("ours, modules mode", True, lambda s, w: ours(s, "modules")),
+    ("ours, plain mode", False, lambda s, w: ours(s, "plain")),
+    ("upstream AsyncRedisSaver", True, lambda s, w: upstream(s, shallow=False)),
+    ("upstream AsyncShallowRedisSaver", True, lambda s, w: upstream(s, shallow=True)),
+    ("langgraph-checkpoint-plainredis", False, lambda s, w: plainredis(s)),
+    ("AsyncSqliteSaver", None, lambda s, w: sqlite(w)),
+    ("InMemorySaver", None, lambda s, w: in_memory()),
+]
+
+
+def redis_memory(server: RedisServer, baseline: int) -> tuple[int, int]:
+    client = redis.Redis(port=server.port)
+    keys = sum(client.memory_usage(key) or 0 for key in client.scan_iter(count=1000))
+    used = client.info("memory")["used_memory"] - baseline
+    client.close()
+    return keys, used
+
+
+async def run_one(name: str, modules: bool | None, factory, turns: int, workdir: Path) -> dict:
+    server = RedisServer(workdir / "redis", modules=bool(modules)).start() if modules is not None else None
+    try:
+        baseline = 0
+        if server:
+            client = redis.Redis(port=server.port)
+            baseline = client.info("memory")["used_memory"]
+            client.close()
+        async with factory(server, workdir) as saver:
+            graph = bank_graph().compile(checkpointer=saver)
+            per_turn = []
+            started = time.perf_counter()
+            for i in range(turns):
+                t0 = time.perf_counter()
+                await graph.ainvoke({"messages": [HumanMessage(f"What is my balance? ({i})")]}, THREAD)
+                per_turn.append(time.perf_counter() - t0)
+            total = time.perf_counter() - started
+            state = await graph.aget_state(THREAD)
+            assert len(state.values["messages"]) == 3 * turns, name
+        memory = redis_memory(server, baseline) if server else (None, None)
+    finally:
+        if server:
+            server.stop()
+    return {
+        "name": name, "turns_per_s": turns / total,
+        "early_ms": statistics.mean(per_turn[:20]) * 1000,
+        "late_ms": statistics.mean(per_turn[-20:]) * 1000,
+        "key_bytes": memory[0], "used_bytes": memory[1],
+    }
+
+
+def _kib(value: int | None) -> str:
+    return "n/a" if value is None else f"{value / 1024:,.0f} KiB"
+
+
+def table(results: list[dict], turns: int) -> str:
+    reference = next(r for r in results if r["name"] == "upstream AsyncRedisSaver")["turns_per_s"]
+    rows = [
+        f"| saver | turns/s | vs AsyncRedisSaver | ms/turn, turns 1-20 | ms/turn, turns {turns - 19}-{turns} "
+        "| growth | Redis keys (MEMORY USAGE) | Redis used_memory growth |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        rows.append(
+            f"| {r['name']} | {r['turns_per_s']:.1f} | {r['turns_per_s'] / reference:.2f}x "
+            f"| {r['early_ms']:.1f} | {r['late_ms']:.1f} | {r['late_ms'] / r['early_ms']:.1f}x "
+            f"| {_kib(r['key_bytes'])} | {_kib(r['used_bytes'])} |"
+        )
+    return "\n".join(rows)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=200)
+    parser.add_argument("--only", help="comma-separated substrings of saver names")
+    args = parser.parse_args()
+    results = []
+    for name, modules, factory in SAVERS:
+        if args.only and not any(part in name for part in args.only.split(",")):
+            continue
+        with tempfile.TemporaryDirectory() as workdir:
+            result = await run_one(name, modules, factory, args.turns, Path(workdir))
+        print(f"{name}: {result['turns_per_s']:.1f} turns/s", file=sys.stderr, flush=True)
+        results.append(result)
+    print(f"\n{args.turns} turns, 4-node graph, canned model, one thread\n")
+    print(table(results, args.turns))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
