@@ -20,7 +20,7 @@ from typing import Any
 
 from langgraph.store.base import BaseStore, GetOp, Item, PutOp, SearchOp
 
-from agent.prompts import NEW_CUSTOMER
+from agent.prompts import MEMORY_UNAVAILABLE, NEW_CUSTOMER
 from agent.tokens import TokenCounter
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,10 @@ async def aload(store: BaseStore, customer_id: str, *, skip_episode: str | None 
 
 def render(memory: CustomerMemory | None, counter: TokenCounter, limit: int) -> str:
     """The memory as a prompt section of at most ``limit`` tokens: profile first,
-    then facts and episodes newest first; what does not fit is counted, not shown."""
+    then facts and episodes newest first; what does not fit is counted, not shown.
+    ``None`` stands for a store that could not be read."""
+    if memory is None:
+        return MEMORY_UNAVAILABLE
     if memory.is_new:
         return NEW_CUSTOMER
     lines = ["## Customer memory", "### Profile"]

@@ -82,8 +82,10 @@ class Sessions:
         text = clean_message(message, budget_for(context.token_budget, self.counter))
         if session_id is None:
             session_id = new_session_id()
-        else:
-            await self._state(context, session_id)
+        elif (await self._state(context, session_id))["pending"]:
+            raise SessionUnavailable(
+                f"the last turn of session {session_id} was interrupted: retry it before sending more"
+            )
         result = await self.graph.ainvoke({"messages": [HumanMessage(text)]}, self._config(session_id), context=context)
         return Reply(session_id, str(result["messages"][-1].content))
 

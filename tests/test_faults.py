@@ -1,0 +1,106 @@
+"""Redis or Cosmos DB failing mid-session: bounded errors, degraded answers, nothing lost."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+from langchain_openai import ChatOpenAI
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.store.memory import InMemoryStore
+
+import checkpointers
+import stores
+from agent import build_graph, memory
+from agent.sessions import Sessions
+from tests.fake_openai import FakeOpenAI
+from tests.services import CosmosServer, RedisServer
+
+
+@pytest.fixture
+def fake_openai():
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_cosmos(cosmos_key):
+    """A Cosmos DB server this test alone may stop."""
+    server = CosmosServer().start()
+    yield server
+    server.process.send_signal(signal.SIGCONT)
+    server.stop()
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.process.send_signal(signal.SIGCONT)
+    server.stop()
+
+
+def model_for(fake: FakeOpenAI) -> ChatOpenAI:
+    return ChatOpenAI(model="gpt-4", base_url=fake.base_url, api_key="sk-test", max_retries=0)
+
+
+async def test_cosmos_unreachable_gives_a_degraded_answer_and_writes_later(own_cosmos, fake_openai, monkeypatch):
+    monkeypatch.setenv("MEMORY_TIMEOUT_SECONDS", "2")
+    model = model_for(fake_openai)
+    async with stores.aconnect(f"{own_cosmos.url}/bank/memory?tls=insecure") as store:
+        await store.abatch([memory.profile_put("C-1", {"name": "Ana Lima"})])
+        sessions = Sessions(build_graph(model=model, checkpointer=InMemorySaver(), store=store), model)
+        first = await sessions.send("C-1", "Hello")
+        assert "Hello Ana" in first.text
+
+        own_cosmos.process.send_signal(signal.SIGSTOP)
+        started = time.monotonic()
+        degraded = await sessions.send("C-1", "I prefer paper statements. What about savings?", first.session_id)
+        assert time.monotonic() - started < 15, "bounded by MEMORY_TIMEOUT_SECONDS, never a hang"
+        assert "temporarily unavailable" in degraded.text
+        state = (await sessions.graph.aget_state({"configurable": {"thread_id": first.session_id}})).values
+        said = [m.content for m in state["messages"] if m.type == "human"]
+        assert said[-1] == "I prefer paper statements. What about savings?", "the customer's message is kept"
+        assert {w["key"] for w in state["unsaved_memory"]} >= {first.session_id}
+
+        own_cosmos.process.send_signal(signal.SIGCONT)
+        await sessions.send("C-1", "Thanks!", first.session_id)
+        state = (await sessions.graph.aget_state({"configurable": {"thread_id": first.session_id}})).values
+        assert state["unsaved_memory"] == []
+        facts = await store.asearch(memory.facts_namespace("C-1"))
+        episode = await store.aget(memory.episodes_namespace("C-1"), first.session_id)
+        assert [f.value["fact"] for f in facts] == ["I prefer paper statements"]
+        assert episode.value["turns"] == 3 and "savings" in episode.value["topics"]
+
+
+async def test_cosmos_down_at_the_start_of_a_session_still_answers(own_cosmos, fake_openai, monkeypatch):
+    monkeypatch.setenv("MEMORY_TIMEOUT_SECONDS", "2")
+    model = model_for(fake_openai)
+    async with stores.aconnect(f"{own_cosmos.url}/bank/memory?tls=insecure") as store:
+        own_cosmos.stop()
+        sessions = Sessions(build_graph(model=model, checkpointer=InMemorySaver(), store=store), model)
+        started = time.monotonic()
+        reply = await sessions.send("C-2", "What's my balance?")
+        assert time.monotonic() - started < 15
+        assert "temporarily unavailable" in reply.text and "balance" in reply.text
+
+
+async def test_redis_unreachable_mid_session_is_a_clear_bounded_error(own_redis, fake_openai):
+    model = model_for(fake_openai)
+    url = f"{own_redis.url}?mode=plain&timeout=2&connect_timeout=2"
+    async with checkpointers.aconnect(url) as saver:
+        sessions = Sessions(build_graph(model=model, checkpointer=saver, store=InMemoryStore()), model)
+        first = await sessions.send("C-3", "Hello")
+        own_redis.process.send_signal(signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(Exception) as failure:
+            await sessions.send("C-3", "Are you there?", first.session_id)
+        assert time.monotonic() - started < 15
+        assert "Timeout" in type(failure.value).__name__ or "timed out" in str(failure.value).lower()
+        own_redis.process.send_signal(signal.SIGCONT)
+        again = await sessions.send("C-3", "Are you there?", first.session_id)
+        assert again.text.startswith("[offline model]")
+        state = (await sessions.graph.aget_state({"configurable": {"thread_id": first.session_id}})).values
+        assert [m.content for m in state["messages"] if m.type == "human"][-1] == "Are you there?"
