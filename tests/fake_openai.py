@@ -16,7 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from langchain_core.messages import AIMessage
-from langchain_openai.chat_models.base import _convert_dict_to_message, _convert_message_to_dict
+from langchain_openai.chat_models.base import (
+    _convert_dict_to_message,
+    _convert_message_to_dict,
+)
 
 from agent.offline_model import OfflineBankModel
 
