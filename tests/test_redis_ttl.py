@@ -2,18 +2,26 @@
 the TTL every key of the thread is gone (counted with SCAN)."""
 
 import asyncio
+from contextlib import asynccontextmanager
 
 from checkpointers import aconnect
 from tests.fixtures_redis import new_thread_id
 from tests.redis_graph import conversation_graph, turn
 
 
-async def test_whole_thread_expires_after_ttl(redis_target):
+@asynccontextmanager
+async def one_turn_thread(target, ttl_minutes: float):
+    """A graph on a saver with the given TTL, after one turn on a new thread."""
     thread_id = new_thread_id()
     config = {"configurable": {"thread_id": thread_id}}
-    async with aconnect(redis_target.with_options(ttl=0.02)) as saver:  # 1.2 s
+    async with aconnect(target.with_options(ttl=ttl_minutes)) as saver:
         graph = conversation_graph().compile(checkpointer=saver)
         await graph.ainvoke(turn("balance?"), config)
+        yield graph, config, thread_id
+
+
+async def test_whole_thread_expires_after_ttl(redis_target):
+    async with one_turn_thread(redis_target, 0.02) as (graph, config, thread_id):  # 1.2 s
         ttls = redis_target.ttls_of(thread_id)
         assert ttls and all(0 < ttl <= 1200 for ttl in ttls.values()), ttls
         await asyncio.sleep(1.6)
@@ -22,11 +30,7 @@ async def test_whole_thread_expires_after_ttl(redis_target):
 
 
 async def test_reads_keep_the_whole_history_alive(redis_target):
-    thread_id = new_thread_id()
-    config = {"configurable": {"thread_id": thread_id}}
-    async with aconnect(redis_target.with_options(ttl=0.05)) as saver:  # 3 s
-        graph = conversation_graph().compile(checkpointer=saver)
-        await graph.ainvoke(turn("balance?"), config)
+    async with one_turn_thread(redis_target, 0.05) as (graph, config, thread_id):  # 3 s
         history = [s.config async for s in graph.aget_state_history(config)]
         key_count = len(redis_target.keys_of(thread_id))
         for _ in range(5):  # 5 s of activity, longer than the TTL

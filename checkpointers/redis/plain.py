@@ -11,56 +11,35 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import (
-    ChannelVersions,
-    Checkpoint,
-    CheckpointMetadata,
-    CheckpointTuple,
-)
+from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata, CheckpointTuple
 
-from checkpointers.redis.plain_base import PlainRedisBase, Scan, Script
+from checkpointers.redis.plain_base import PlainRedisBase, Scan
 from checkpointers.redis.sansio import AsyncDriver, SyncDriver
+
+Config = RunnableConfig | None
 
 
 class PlainRedisSaver(SyncDriver, PlainRedisBase):
     """Checkpoints in plain Redis through a synchronous redis-py client."""
 
     def _execute(self, call: Any) -> Any:
-        if isinstance(call, Script):
-            return self._scripts[call.name](keys=call.keys, args=call.args)
-        if isinstance(call, Scan):
-            return list(self.client.scan_iter(match=call.pattern, count=1000))
-        return self.client.execute_command(*call.args)
+        method, args, kwargs = self._invocation(call)
+        result = method(*args, **kwargs)
+        return list(result) if isinstance(call, Scan) else result
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return self._run(self._get_tuple(config))
 
-    def list(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> Iterator[CheckpointTuple]:
+    def list(self, config: Config, *, filter: dict[str, Any] | None = None, before: Config = None,
+             limit: int | None = None) -> Iterator[CheckpointTuple]:
         return self._stream(self._list(config, filter, before, limit))
 
-    def put(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
+    def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
+            new_versions: ChannelVersions) -> RunnableConfig:
         return self._run(self._put(config, checkpoint, metadata, new_versions))
 
-    def put_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
+    def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
+                   task_path: str = "") -> None:
         self._run(self._put_writes(config, writes, task_id, task_path))
 
     def delete_thread(self, thread_id: str) -> None:
@@ -80,42 +59,25 @@ class AsyncPlainRedisSaver(AsyncDriver, PlainRedisBase):
     """Checkpoints in plain Redis through a ``redis.asyncio`` client."""
 
     async def _execute(self, call: Any) -> Any:
-        if isinstance(call, Script):
-            return await self._scripts[call.name](keys=call.keys, args=call.args)
+        method, args, kwargs = self._invocation(call)
         if isinstance(call, Scan):
-            return [key async for key in self.client.scan_iter(match=call.pattern, count=1000)]
-        return await self.client.execute_command(*call.args)
+            return [key async for key in method(*args, **kwargs)]
+        return await method(*args, **kwargs)
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return await self._run(self._get_tuple(config))
 
-    async def alist(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[CheckpointTuple]:
+    async def alist(self, config: Config, *, filter: dict[str, Any] | None = None, before: Config = None,
+                    limit: int | None = None) -> AsyncIterator[CheckpointTuple]:
         async for item in self._stream(self._list(config, filter, before, limit)):
             yield item
 
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
+    async def aput(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
+                   new_versions: ChannelVersions) -> RunnableConfig:
         return await self._run(self._put(config, checkpoint, metadata, new_versions))
 
-    async def aput_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
+    async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
+                          task_path: str = "") -> None:
         await self._run(self._put_writes(config, writes, task_id, task_path))
 
     async def adelete_thread(self, thread_id: str) -> None:

@@ -311,7 +311,16 @@ class PlainRedisBase(BaseCheckpointSaver[str]):
         else:
             high, low = b"(" + ns + b"\x01", b"[" + ns + NUL
         found = yield self._load(thread_id, high, low, 1)
-        return self._tuple(thread_id, found[0]) if found else None
+        if found:
+            yield Emit(self._tuple(thread_id, found[0]))
+
+    def _invocation(self, call: Script | Scan | Command) -> tuple[Any, tuple, dict]:
+        """The client callable, positional and keyword arguments for ``call``."""
+        if isinstance(call, Script):
+            return self._scripts[call.name], (), {"keys": call.keys, "args": call.args}
+        if isinstance(call, Scan):
+            return self.client.scan_iter, (), {"match": call.pattern, "count": 1000}
+        return self.client.execute_command, call.args, {}
 
     def _load(self, thread_id: str, high: bytes, low: bytes, count: int) -> Script:
         return Script("load", self.thread_keys(thread_id), [self.ttl_ms, high, low, count])
@@ -383,7 +392,7 @@ class PlainRedisBase(BaseCheckpointSaver[str]):
         run_member = str(run_id).encode() + NUL + member if run_id else b""
         yield Script("put", self.thread_keys(thread_id),
                      [self.ttl_ms, member, record, run_member, *blob_args])
-        return _config(thread_id, ns, checkpoint["id"])
+        yield Emit(_config(thread_id, ns, checkpoint["id"]))
 
     def _put_writes(
         self,

@@ -1,7 +1,8 @@
 """Drivers for operations written once as generators of calls (sans-I/O).
 
-An operation yields a call, receives the reply, and finally returns its
-result; a ``list`` operation also yields ``Emit`` items for its caller. The
+An operation yields a call and receives the reply; what it hands to its
+caller it yields as ``Emit`` (a ``list`` operation many, others at most one:
+their result). The
 sync and async savers differ only in how they ``_execute`` one call, so each
 operation's logic exists once.
 """
@@ -12,16 +13,27 @@ from collections.abc import AsyncIterator, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from langgraph.checkpoint.base import CheckpointTuple
-
 Operation = Generator[Any, Any, Any]
 
 
 @dataclass(frozen=True)
 class Emit:
-    """Not a call: a checkpoint tuple that a ``list`` operation hands out."""
+    """Not a call: a result handed to the caller (e.g. one listed checkpoint)."""
 
-    item: CheckpointTuple
+    item: Any
+
+
+def advance(operation: Operation, reply: Any) -> Any:
+    """The operation's next call or ``Emit``; None once it has finished."""
+    try:
+        return operation.send(reply)
+    except StopIteration:
+        return None
+
+
+def outcome(items: list[Any]) -> Any:
+    """An operation's result: the last item it emitted, if any."""
+    return items[-1] if items else None
 
 
 class SyncDriver:
@@ -29,26 +41,14 @@ class SyncDriver:
         raise NotImplementedError
 
     def _run(self, operation: Operation) -> Any:
-        reply = None
-        while True:
-            try:
-                call = operation.send(reply)
-            except StopIteration as done:
-                return done.value
-            reply = self._execute(call)
+        return outcome(list(self._stream(operation)))
 
-    def _stream(self, operation: Operation) -> Iterator[CheckpointTuple]:
+    def _stream(self, operation: Operation) -> Iterator[Any]:
         reply = None
-        while True:
-            try:
-                call = operation.send(reply)
-            except StopIteration:
-                return
-            if isinstance(call, Emit):
-                reply = None
-                yield call.item
-            else:
-                reply = self._execute(call)
+        while (step := advance(operation, reply)) is not None:
+            if isinstance(step, Emit):
+                yield step.item
+            reply = None if isinstance(step, Emit) else self._execute(step)
 
 
 class AsyncDriver:
@@ -56,23 +56,11 @@ class AsyncDriver:
         raise NotImplementedError
 
     async def _run(self, operation: Operation) -> Any:
-        reply = None
-        while True:
-            try:
-                call = operation.send(reply)
-            except StopIteration as done:
-                return done.value
-            reply = await self._execute(call)
+        return outcome([item async for item in self._stream(operation)])
 
-    async def _stream(self, operation: Operation) -> AsyncIterator[CheckpointTuple]:
+    async def _stream(self, operation: Operation) -> AsyncIterator[Any]:
         reply = None
-        while True:
-            try:
-                call = operation.send(reply)
-            except StopIteration:
-                return
-            if isinstance(call, Emit):
-                reply = None
-                yield call.item
-            else:
-                reply = await self._execute(call)
+        while (step := advance(operation, reply)) is not None:
+            if isinstance(step, Emit):
+                yield step.item
+            reply = None if isinstance(step, Emit) else await self._execute(step)
