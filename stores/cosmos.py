@@ -108,19 +108,21 @@ def account_key() -> str | None:
 
 
 def container_options(index: IndexConfig | None) -> dict[str, Any]:
-    """Partition key ``/pk``, item TTL on (items without ``ttl`` never expire),
-    and, with an index config, a vector policy on ``/embedding`` for real
-    Cosmos DB's VectorDistance (servers without vector search ignore it)."""
-    options: dict[str, Any] = dict(partition_key=PartitionKey(path="/pk"), default_ttl=-1)
+    """Partition key ``/pk``; item TTL on (items without ``ttl`` never
+    expire); vectors kept out of the range index (they would multiply the RU
+    of every write); with an index config, a cosine vector policy on
+    ``/embedding`` for real Cosmos DB's VectorDistance (cosine whatever the
+    config's ``distance_type``, since results rank as InMemoryStore's do;
+    servers without vector search ignore the policy)."""
+    indexing: dict[str, Any] = {
+        "indexingMode": "consistent", "includedPaths": [{"path": "/*"}],
+        "excludedPaths": [{"path": "/embedding/*"}, {"path": "/embeddings/*"}, {"path": '/"_etag"/?'}]}
+    options: dict[str, Any] = dict(partition_key=PartitionKey(path="/pk"), default_ttl=-1, indexing_policy=indexing)
     if index and index.get("dims"):
-        distance = {"l2": "euclidean", "inner_product": "dotproduct"}.get(index.get("distance_type", ""), "cosine")
         options["vector_embedding_policy"] = {"vectorEmbeddings": [
-            {"path": "/embedding", "dataType": "float32", "distanceFunction": distance,
+            {"path": "/embedding", "dataType": "float32", "distanceFunction": "cosine",
              "dimensions": index["dims"]}]}
-        options["indexing_policy"] = {
-            "indexingMode": "consistent", "includedPaths": [{"path": "/*"}],
-            "excludedPaths": [{"path": "/embedding/*"}, {"path": "/embeddings/*"}, {"path": '/"_etag"/?'}],
-            "vectorIndexes": [{"path": "/embedding", "type": "quantizedFlat"}]}
+        indexing["vectorIndexes"] = [{"path": "/embedding", "type": "quantizedFlat"}]
     return options
 
 

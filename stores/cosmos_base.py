@@ -12,7 +12,9 @@ Document layout (one document per item)::
      "created_at"/"updated_at": ISO-8601 UTC with microseconds,
      "expires_at": epoch seconds or null, "ttl_minutes": ... or null,
      "ttl": seconds (Cosmos DB's own expiry, only for items with a TTL),
-     "embeddings": [[path, vector], ...] (only for indexed items)}
+     "embeddings": [[path, vector], ...] (only for indexed items),
+     "embedding": the first vector, where the container has a vector policy,
+     "multi_vector": true for items with more than one vector}
 
 Partition key: the namespace's first ``partition_depth`` labels joined by
 ``.`` (labels cannot contain ``.``), so ``("customers", id, "facts")`` and
@@ -56,9 +58,18 @@ from stores.cosmos_query import (
     rank,
     search_query,
     select_namespaces,
-    vector_query,
+    vector_queries,
 )
-from stores.cosmos_requests import Delete, Patch, Plan, PointRead, Query, QueryRejected, Upsert
+from stores.cosmos_requests import (
+    Delete,
+    Patch,
+    Plan,
+    PointRead,
+    Query,
+    QueryRejected,
+    Upsert,
+)
+
 
 @dataclass
 class Capabilities:
@@ -121,6 +132,8 @@ def put_document(op: PutOp, stamp: float, depth: int, embeddings: dict[str, list
         doc["ttl"] = max(1, math.ceil(op.ttl * 60))
     if embeddings:
         doc["embeddings"] = [[path, vector] for path, vector in embeddings.items()]
+        if len(embeddings) > 1:
+            doc["multi_vector"] = True  # always a vector-search candidate (see vector_queries)
     return doc
 
 
@@ -206,7 +219,8 @@ def plan_search(op: SearchOp, settings: StoreSettings, query_vector: list[float]
     docs = None
     if query_vector is not None and caps.vector_search:
         try:
-            candidates = usable((yield vector_query(op, query_vector, depth, now)))
+            nearest, pooled = yield list(vector_queries(op, query_vector, depth, now))
+            candidates = usable(list({d["id"]: d for d in nearest + pooled}.values()))
             # Short of a full page, unembedded items may fill it (InMemoryStore's
             # rule), so only a full page of vector hits is the answer.
             docs = candidates if len(candidates) >= op.offset + op.limit else None

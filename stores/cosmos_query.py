@@ -132,17 +132,22 @@ def search_query(op: SearchOp, depth: int, now: float, with_vectors: bool) -> Qu
     return Query(sql, tuple(p.items), pk)
 
 
-def vector_query(op: SearchOp, vector: list[float], depth: int, now: float) -> Query:
-    """Real Cosmos DB's vector search on ``/embedding`` (an item's first
-    vector, the container's vector policy path). The candidates are re-ranked
-    client-side over all of an item's vectors, as InMemoryStore pools them."""
+def vector_queries(op: SearchOp, vector: list[float], depth: int, now: float) -> tuple[Query, Query]:
+    """Real Cosmos DB's vector search: the items nearest by their first vector
+    (``/embedding``, the container's vector policy path), and every item with
+    more than one vector, whose best vector may beat its first. Re-ranked
+    client-side over all vectors, as InMemoryStore pools them, the top of
+    these is the exact answer (up to the vector index's own recall): an item
+    left out has one vector, no nearer than the farthest one fetched."""
     p = _Params()
     where, pk, _ = _search_scope(op, depth, now, p)
-    where.append("IS_DEFINED(c.embedding)")
     k = p(max(4 * (op.offset + op.limit), 50))
-    sql = (f"SELECT TOP {k} * FROM c WHERE {' AND '.join(where)} "
-           f"ORDER BY VectorDistance(c.embedding, {p(vector)})")
-    return Query(sql, tuple(p.items), pk)
+    nearest = Query(f"SELECT TOP {k} * FROM c WHERE {' AND '.join(where)} AND IS_DEFINED(c.embedding) "
+                    f"ORDER BY VectorDistance(c.embedding, {p(vector)})", tuple(p.items), pk)
+    p = _Params()
+    where, pk, _ = _search_scope(op, depth, now, p)
+    pooled = Query(f"SELECT * FROM c WHERE {' AND '.join(where)} AND c.multi_vector = true", tuple(p.items), pk)
+    return nearest, pooled
 
 
 def namespaces_query(op: ListNamespacesOp, depth: int, now: float, distinct: bool) -> Query:

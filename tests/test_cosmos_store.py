@@ -20,8 +20,8 @@ from langgraph.store.memory import InMemoryStore
 import stores
 from plugin_registry import UnsupportedURL
 from stores import cosmos
-from stores.cosmos_base import StoreSettings, item_id, plan_get
-from stores.cosmos_query import namespaces_query, search_query, vector_query
+from stores.cosmos_base import Capabilities, StoreSettings, item_id, plan_get, plan_search
+from stores.cosmos_query import namespaces_query, search_query, vector_queries
 from stores.cosmos_requests import Patch, PointRead, Query
 
 CUSTOMER = ("customers", "c-42")
@@ -66,18 +66,20 @@ def test_key_comes_from_cosmos_key_then_the_connection_string(monkeypatch):
     assert cosmos.account_key() is None  # then DefaultAzureCredential
 
 
-def test_vector_search_query_for_real_cosmos_db():
+def test_vector_search_queries_for_real_cosmos_db():
     """The open server has no VectorDistance, so the text is checked here."""
     op = SearchOp(CUSTOMER + ("facts",), {"kind": "fee"}, limit=5, offset=2, query="card fees")
-    query = vector_query(op, [0.1, 0.2], depth=2, now=1000.0)
-    assert query.sql == (
-        "SELECT TOP @p6 * FROM c WHERE c.pk = @p1 AND (c.expires_at = null OR c.expires_at > @p0) "
-        "AND (c.ns_text = @p2 OR STARTSWITH(c.ns_text, @p3)) AND c[\"value\"][@p4] = @p5 "
-        "AND IS_DEFINED(c.embedding) ORDER BY VectorDistance(c.embedding, @p7)")
-    assert dict(query.params) == {"@p0": 1000.0, "@p1": "customers.c-42", "@p2": "customers.c-42.facts",
-                                  "@p3": "customers.c-42.facts.", "@p4": "kind", "@p5": "fee", "@p6": 50,
-                                  "@p7": [0.1, 0.2]}
-    assert query.pk == "customers.c-42"
+    nearest, pooled = vector_queries(op, [0.1, 0.2], depth=2, now=1000.0)
+    scope = ("c.pk = @p1 AND (c.expires_at = null OR c.expires_at > @p0) "
+             "AND (c.ns_text = @p2 OR STARTSWITH(c.ns_text, @p3)) AND c[\"value\"][@p4] = @p5")
+    assert nearest.sql == (f"SELECT TOP @p6 * FROM c WHERE {scope} AND IS_DEFINED(c.embedding) "
+                           "ORDER BY VectorDistance(c.embedding, @p7)")
+    params = {"@p0": 1000.0, "@p1": "customers.c-42", "@p2": "customers.c-42.facts",
+              "@p3": "customers.c-42.facts.", "@p4": "kind", "@p5": "fee"}
+    assert dict(nearest.params) == {**params, "@p6": 50, "@p7": [0.1, 0.2]}
+    assert pooled.sql == f"SELECT * FROM c WHERE {scope} AND c.multi_vector = true"
+    assert dict(pooled.params) == params
+    assert nearest.pk == pooled.pk == "customers.c-42"
 
 
 def test_search_query_is_parameterised_and_pages_on_the_server_when_exact():
@@ -291,3 +293,36 @@ async def test_async_two_writers_on_one_item(cosmos_url):
 
         await asyncio.gather(write("A"), write("B"))
         assert (await store.aget(ns, "main")).value in ({"writer": "A", "i": 14}, {"writer": "B", "i": 14})
+
+
+def _doc(key, vectors, updated="2026-01-01T00:00:00.000000+00:00"):
+    ns = CUSTOMER + ("facts",)
+    return {"id": item_id(ns, key), "pk": "customers.c-42", "ns": list(ns), "key": key, "value": {"k": key},
+            "created_at": updated, "updated_at": updated, "expires_at": None, "ttl_minutes": None,
+            "embeddings": [[f"text.{i}", v] for i, v in enumerate(vectors)], "_etag": "e"}
+
+
+def _finish(plan, answer):
+    try:
+        return "request", plan.send(answer)
+    except StopIteration as stop:
+        return "result", stop.value
+
+
+def test_vector_search_reranks_nearest_and_multi_vector_items():
+    """The real-Cosmos path, driven by hand: the answer pools every vector of
+    the candidates; short of a full page it falls back to the full scan."""
+    settings = StoreSettings(capabilities=Capabilities(vector_search=True))
+    op = SearchOp(CUSTOMER, None, limit=2, offset=0, query="q")
+    plan = plan_search(op, settings, [1.0, 0.0])
+    nearest, pooled = next(plan)
+    assert "VectorDistance" in nearest.sql and "multi_vector" in pooled.sql
+    near = [_doc("a", [[0.9, 0.1]]), _doc("b", [[0.5, 0.5]])]
+    multi = [_doc("m", [[0.0, 1.0], [1.0, 0.0]])]  # its second vector is the query itself
+    kind, result = _finish(plan, [near, multi])
+    assert kind == "result" and [(i.key, round(i.score, 3)) for i in result] == [("m", 1.0), ("a", 0.994)]
+
+    short = plan_search(op._replace(limit=5), settings, [1.0, 0.0])
+    next(short)
+    kind, request = _finish(short, [near, []])
+    assert kind == "request" and "VectorDistance" not in request.sql  # the full scan
