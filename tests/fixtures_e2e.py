@@ -193,12 +193,12 @@ class AgentWorld:
         """Every document in the test's Cosmos container, read with azure-cosmos."""
         parts = urlsplit(self.store_url)
         database, container = parts.path.strip("/").split("/")[:2]
-        with warnings.catch_warnings(), CosmosClient(
-            f"https://{parts.netloc}", credential=TEST_KEY, connection_verify=False
-        ) as client:
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", InsecureRequestWarning)  # the test server's self-signed certificate
-            items = client.get_database_client(database).get_container_client(container)
-            return list(items.query_items('SELECT c.ns, c.key, c["value"] FROM c', enable_cross_partition_query=True))
+            with CosmosClient(f"https://{parts.netloc}", credential=TEST_KEY, connection_verify=False) as client:
+                items = client.get_database_client(database).get_container_client(container)
+                query = 'SELECT c.ns, c.key, c["value"] FROM c'
+                return list(items.query_items(query, enable_cross_partition_query=True))
 
     def memory_items(self, customer: str, kind: str) -> list[dict]:
         """The raw store documents of one customer's ``profile``/``facts``/``episodes``."""
