@@ -26,13 +26,13 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage  # noqa: E402
-from langgraph.checkpoint.memory import InMemorySaver  # noqa: E402
-from langgraph.graph import END, START, StateGraph  # noqa: E402
-from langgraph.graph.message import add_messages  # noqa: E402
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
 
-from checkpointers import aconnect  # noqa: E402
-from tests.services import RedisServer  # noqa: E402
+from checkpointers import aconnect
+from tests.services import RedisServer
 
 THREAD = {"configurable": {"thread_id": "bench-thread"}}
 
@@ -127,7 +127,7 @@ SAVERS: list[tuple[str, bool | None, Callable]] = [
 
 def redis_memory(server: RedisServer, baseline: int) -> tuple[int, int]:
     client = redis.Redis(port=server.port)
-    keys = sum(client.memory_usage(key) or 0 for key in client.scan_iter(count=1000))
+    keys = sum(client.memory_usage(key, samples=0) or 0 for key in client.scan_iter(count=1000))
     used = client.info("memory")["used_memory"] - baseline
     client.close()
     return keys, used
@@ -171,8 +171,8 @@ def _kib(value: int | None) -> str:
 def table(results: list[dict], turns: int) -> str:
     reference = next(r for r in results if r["name"] == "upstream AsyncRedisSaver")["turns_per_s"]
     rows = [
-        f"| saver | turns/s | vs AsyncRedisSaver | ms/turn, turns 1-20 | ms/turn, turns {turns - 19}-{turns} "
-        "| growth | Redis keys (MEMORY USAGE) | Redis used_memory growth |",
+        (f"| saver | turns/s | vs AsyncRedisSaver | ms/turn, turns 1-20 | ms/turn, turns {turns - 19}-{turns} "
+         "| growth | Redis keys (MEMORY USAGE) | Redis used_memory growth |"),
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:

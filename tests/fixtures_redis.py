@@ -25,7 +25,7 @@ def redis_cluster(tmp_path_factory):
 
 
 @pytest.fixture(params=REDIS_MODES)
-def redis_target(request) -> "RedisTarget":
+def redis_target(request) -> RedisTarget:
     """Each kind of Redis with the checkpointer URL that selects its mode."""
     if request.param == "modules":
         server = request.getfixturevalue("redis_modules")

@@ -146,7 +146,7 @@ class RedisClusterServers:
     def url(self) -> str:
         return self.nodes[0].url
 
-    def start(self) -> "RedisClusterServers":
+    def start(self) -> RedisClusterServers:
         for i in range(self.masters):
             node = RedisServer(self.workdir / f"node{i}", port=_cluster_port(), extra_args=[
                 "--cluster-enabled", "yes", "--cluster-node-timeout", "2000",

@@ -3,7 +3,10 @@ all 5 base and all 3 extended capabilities must pass."""
 
 import pytest
 from langgraph.checkpoint.conformance import checkpointer_test, validate
-from langgraph.checkpoint.conformance.capabilities import Capability, DetectedCapabilities
+from langgraph.checkpoint.conformance.capabilities import (
+    Capability,
+    DetectedCapabilities,
+)
 
 from checkpointers import aconnect, connect
 from tests.fixtures_redis import SyncSaverUnderTest

@@ -17,9 +17,8 @@ BOUND_S = 4.0
 
 def _fails_fast(url: str, **options) -> str:
     started = time.monotonic()
-    with pytest.raises(RedisCheckpointerError) as raised:
-        with connect(url, **options):
-            pass
+    with pytest.raises(RedisCheckpointerError) as raised, connect(url, **options):
+        pass
     assert time.monotonic() - started < BOUND_S
     assert isinstance(raised.value, ConnectionError)
     return str(raised.value)

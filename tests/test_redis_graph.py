@@ -5,7 +5,12 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from checkpointers import aconnect, connect
 from tests.fixtures_redis import new_thread_id
-from tests.redis_graph import EXPECTED_AFTER_TWO_TURNS, contents, conversation_graph, turn
+from tests.redis_graph import (
+    EXPECTED_AFTER_TWO_TURNS,
+    contents,
+    conversation_graph,
+    turn,
+)
 
 
 def _shape(history) -> list[tuple]:

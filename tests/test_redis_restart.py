@@ -4,7 +4,12 @@ import pytest
 
 from checkpointers import aconnect
 from tests.fixtures_redis import new_thread_id
-from tests.redis_graph import EXPECTED_AFTER_TWO_TURNS, contents, conversation_graph, turn
+from tests.redis_graph import (
+    EXPECTED_AFTER_TWO_TURNS,
+    contents,
+    conversation_graph,
+    turn,
+)
 from tests.services import RedisServer
 
 

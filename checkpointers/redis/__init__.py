@@ -57,8 +57,14 @@ from plugin_registry import redact
 logger = logging.getLogger("checkpointers.redis")
 
 __all__ = [
-    "connect", "aconnect", "RedisCheckpointerError", "RedisOptions",
-    "PlainRedisSaver", "AsyncPlainRedisSaver", "ModulesRedisSaver", "AsyncModulesRedisSaver",
+    "AsyncModulesRedisSaver",
+    "AsyncPlainRedisSaver",
+    "ModulesRedisSaver",
+    "PlainRedisSaver",
+    "RedisCheckpointerError",
+    "RedisOptions",
+    "aconnect",
+    "connect",
 ]
 
 

@@ -66,7 +66,7 @@ class RedisOptions:
     ssl_ca_certs: str | None = None
 
     @classmethod
-    def parse(cls, url: str, overrides: dict[str, Any]) -> "RedisOptions":
+    def parse(cls, url: str, overrides: dict[str, Any]) -> RedisOptions:
         parts = urlsplit(url)
         if parts.scheme not in ("redis", "rediss") or not parts.hostname:
             raise UnsupportedURL(f"malformed Redis URL {redact(url)!r}: expected "
@@ -101,13 +101,13 @@ class RedisOptions:
 
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``redis.Redis`` / ``redis.asyncio.Redis``."""
-        kwargs: dict[str, Any] = dict(
-            host=self.host, port=self.port, socket_connect_timeout=self.connect_timeout,
-            socket_timeout=self.timeout,
+        kwargs: dict[str, Any] = {
+            "host": self.host, "port": self.port,
+            "socket_connect_timeout": self.connect_timeout, "socket_timeout": self.timeout,
             # redis-py's default retries turn a 1 s timeout into ~15 s; one
             # quick retry keeps failures within about twice the timeout.
-            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=1),
-        )
+            "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=1),
+        }
         if self.entra:
             if not self.username:
                 raise UnsupportedURL(f"Entra ID needs the identity's object id as the URL's "
