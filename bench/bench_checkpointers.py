@@ -1,5 +1,6 @@
 """Checkpointer benchmark: a 200-turn conversation through a 4-node graph with a
-canned model (no network), one thread, every saver side by side in one process.
+canned model (no network), one thread per saver, every saver side by side in
+one process, taking turns (turn i for every saver, then turn i + 1).
 
     .venv/bin/python bench/bench_checkpointers.py [--turns 200]
 
@@ -18,9 +19,10 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, TypedDict
+from typing import Annotated, Any, TypedDict
 
 import redis
 
@@ -133,35 +135,52 @@ def redis_memory(server: RedisServer, baseline: int) -> tuple[int, int]:
     return keys, used
 
 
-async def run_one(name: str, modules: bool | None, factory, turns: int, workdir: Path) -> dict:
-    server = RedisServer(workdir / "redis", modules=bool(modules)).start() if modules is not None else None
-    try:
-        baseline = 0
-        if server:
-            client = redis.Redis(port=server.port)
-            baseline = client.info("memory")["used_memory"]
-            client.close()
-        async with factory(server, workdir) as saver:
-            graph = bank_graph().compile(checkpointer=saver)
-            per_turn = []
-            started = time.perf_counter()
-            for i in range(turns):
-                t0 = time.perf_counter()
-                await graph.ainvoke({"messages": [HumanMessage(f"What is my balance? ({i})")]}, THREAD)
-                per_turn.append(time.perf_counter() - t0)
-            total = time.perf_counter() - started
-            state = await graph.aget_state(THREAD)
-            assert len(state.values["messages"]) == 3 * turns, name
-        memory = redis_memory(server, baseline) if server else (None, None)
-    finally:
-        if server:
-            server.stop()
-    return {
-        "name": name, "turns_per_s": turns / total,
-        "early_ms": statistics.mean(per_turn[:20]) * 1000,
-        "late_ms": statistics.mean(per_turn[-20:]) * 1000,
-        "key_bytes": memory[0], "used_bytes": memory[1],
-    }
+@dataclass
+class Contestant:
+    """One saver in the race: its graph, server and per-turn times."""
+
+    name: str
+    graph: Any
+    server: RedisServer | None
+    baseline: int
+    per_turn: list[float] = field(default_factory=list)
+
+    def result(self, turns: int) -> dict:
+        memory = redis_memory(self.server, self.baseline) if self.server else (None, None)
+        return {
+            "name": self.name, "turns_per_s": turns / sum(self.per_turn),
+            "early_ms": statistics.mean(self.per_turn[:20]) * 1000,
+            "late_ms": statistics.mean(self.per_turn[-20:]) * 1000,
+            "key_bytes": memory[0], "used_bytes": memory[1],
+        }
+
+
+async def enter(stack: AsyncExitStack, name: str, modules: bool | None, factory, workdir: Path) -> Contestant:
+    server = None
+    if modules is not None:
+        server = RedisServer(workdir / name.replace(" ", "_"), modules=modules).start()
+        stack.callback(server.stop)
+    baseline = redis_memory(server, 0)[1] if server else 0
+    saver = await stack.enter_async_context(factory(server, workdir))
+    return Contestant(name, bank_graph().compile(checkpointer=saver), server, baseline)
+
+
+async def race(savers: list, turns: int, workdir: Path) -> list[dict]:
+    """Every saver plays turn i before any plays turn i + 1, so load from
+    other processes on the machine falls on all of them alike."""
+    async with AsyncExitStack() as stack:
+        contestants = [await enter(stack, name, modules, factory, workdir)
+                       for name, modules, factory in savers]
+        for i in range(turns):
+            message = {"messages": [HumanMessage(f"What is my balance? ({i})")]}
+            for contestant in contestants:
+                started = time.perf_counter()
+                await contestant.graph.ainvoke(message, THREAD)
+                contestant.per_turn.append(time.perf_counter() - started)
+        for contestant in contestants:
+            state = await contestant.graph.aget_state(THREAD)
+            assert len(state.values["messages"]) == 3 * turns, contestant.name
+        return [contestant.result(turns) for contestant in contestants]
 
 
 def _kib(value: int | None) -> str:
@@ -169,7 +188,7 @@ def _kib(value: int | None) -> str:
 
 
 def table(results: list[dict], turns: int) -> str:
-    reference = next(r for r in results if r["name"] == "upstream AsyncRedisSaver")["turns_per_s"]
+    reference = next((r["turns_per_s"] for r in results if r["name"] == "upstream AsyncRedisSaver"), 1)
     rows = [
         (f"| saver | turns/s | vs AsyncRedisSaver | ms/turn, turns 1-20 | ms/turn, turns {turns - 19}-{turns} "
          "| growth | Redis keys (MEMORY USAGE) | Redis used_memory growth |"),
@@ -189,14 +208,10 @@ async def main() -> None:
     parser.add_argument("--turns", type=int, default=200)
     parser.add_argument("--only", help="comma-separated substrings of saver names")
     args = parser.parse_args()
-    results = []
-    for name, modules, factory in SAVERS:
-        if args.only and not any(part in name for part in args.only.split(",")):
-            continue
-        with tempfile.TemporaryDirectory() as workdir:
-            result = await run_one(name, modules, factory, args.turns, Path(workdir))
-        print(f"{name}: {result['turns_per_s']:.1f} turns/s", file=sys.stderr, flush=True)
-        results.append(result)
+    chosen = [saver for saver in SAVERS
+              if not args.only or any(part in saver[0] for part in args.only.split(","))]
+    with tempfile.TemporaryDirectory() as workdir:
+        results = await race(chosen, args.turns, Path(workdir))
     print(f"\n{args.turns} turns, 4-node graph, canned model, one thread\n")
     print(table(results, args.turns))
 

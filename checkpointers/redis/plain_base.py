@@ -218,8 +218,6 @@ class Scan:
     pattern: str
 
 
-
-
 def _text(value: bytes) -> str:
     return value.decode()
 
