@@ -1,16 +1,13 @@
 """Session-wide real services: each starts once and is shared by the suite."""
 
-import warnings
-
 import pytest
-from urllib3.exceptions import InsecureRequestWarning
+from langchain_openai import ChatOpenAI
 
+from tests.fake_openai import FakeOpenAI
 from tests.services import CosmosServer, RedisServer
 
 pytest_plugins = ["tests.fixtures_redis", "tests.fixtures_cosmos", "tests.fixtures_e2e"]
 
-# The test Cosmos DB server uses a self-signed certificate (cosmos://...?tls=insecure).
-warnings.filterwarnings("ignore", category=InsecureRequestWarning)
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +32,17 @@ def cosmos_server():
     server = CosmosServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def fake_openai():
+    """A local OpenAI-compatible endpoint that records every request."""
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def model(fake_openai):
+    """The real ChatOpenAI client, pointed at the local endpoint."""
+    return ChatOpenAI(model="gpt-4", base_url=fake_openai.base_url, api_key="sk-test", max_retries=2, timeout=10)

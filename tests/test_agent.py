@@ -6,7 +6,7 @@ import random
 
 import pytest
 from langchain_core.messages import HumanMessage
-from langchain_openai import AzureChatOpenAI, ChatOpenAI
+from langchain_openai import AzureChatOpenAI
 from langchain_openai.chat_models.base import _convert_dict_to_message
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
@@ -19,21 +19,9 @@ from agent.models import ModelUnavailable
 from agent.prompts import NEW_CUSTOMER
 from agent.sessions import Sessions
 from agent.tokens import counter_for
-from tests.fake_openai import FakeOpenAI, unpaired_tool_calls
+from tests.fake_openai import unpaired_tool_calls
 
 WORDS = "account transfer savings card branch statement deposit interest payment loan".split()
-
-
-@pytest.fixture
-def fake_openai():
-    server = FakeOpenAI().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def model(fake_openai):
-    return ChatOpenAI(model="gpt-4", base_url=fake_openai.base_url, api_key="sk-test", max_retries=2, timeout=10)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import signal
 import time
 
 import pytest
-from langchain_openai import ChatOpenAI
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 
@@ -14,15 +13,7 @@ import checkpointers
 import stores
 from agent import build_graph, memory
 from agent.sessions import Sessions
-from tests.fake_openai import FakeOpenAI
 from tests.services import CosmosServer, RedisServer
-
-
-@pytest.fixture
-def fake_openai():
-    server = FakeOpenAI().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -42,13 +33,8 @@ def own_redis(tmp_path):
     server.stop()
 
 
-def model_for(fake: FakeOpenAI) -> ChatOpenAI:
-    return ChatOpenAI(model="gpt-4", base_url=fake.base_url, api_key="sk-test", max_retries=0)
-
-
-async def test_cosmos_unreachable_gives_a_degraded_answer_and_writes_later(own_cosmos, fake_openai, monkeypatch):
+async def test_cosmos_unreachable_gives_a_degraded_answer_and_writes_later(own_cosmos, model, monkeypatch):
     monkeypatch.setenv("MEMORY_TIMEOUT_SECONDS", "2")
-    model = model_for(fake_openai)
     async with stores.aconnect(f"{own_cosmos.url}/bank/memory?tls=insecure") as store:
         await store.abatch([memory.profile_put("C-1", {"name": "Ana Lima"})])
         sessions = Sessions(build_graph(model=model, checkpointer=InMemorySaver(), store=store), model)
@@ -75,9 +61,8 @@ async def test_cosmos_unreachable_gives_a_degraded_answer_and_writes_later(own_c
         assert episode.value["turns"] == 3 and "savings" in episode.value["topics"]
 
 
-async def test_cosmos_down_at_the_start_of_a_session_still_answers(own_cosmos, fake_openai, monkeypatch):
+async def test_cosmos_down_at_the_start_of_a_session_still_answers(own_cosmos, model, monkeypatch):
     monkeypatch.setenv("MEMORY_TIMEOUT_SECONDS", "2")
-    model = model_for(fake_openai)
     async with stores.aconnect(f"{own_cosmos.url}/bank/memory?tls=insecure") as store:
         own_cosmos.stop()
         sessions = Sessions(build_graph(model=model, checkpointer=InMemorySaver(), store=store), model)
@@ -87,8 +72,7 @@ async def test_cosmos_down_at_the_start_of_a_session_still_answers(own_cosmos, f
         assert "temporarily unavailable" in reply.text and "balance" in reply.text
 
 
-async def test_redis_unreachable_mid_session_is_a_clear_bounded_error(own_redis, fake_openai):
-    model = model_for(fake_openai)
+async def test_redis_unreachable_mid_session_is_a_clear_bounded_error(own_redis, model):
     url = f"{own_redis.url}?mode=plain&timeout=2&connect_timeout=2"
     async with checkpointers.aconnect(url) as saver:
         sessions = Sessions(build_graph(model=model, checkpointer=saver, store=InMemoryStore()), model)

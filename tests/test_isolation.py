@@ -7,7 +7,6 @@ import re
 
 import pytest
 from langchain_core.messages import HumanMessage
-from langchain_openai import ChatOpenAI
 from langgraph.checkpoint.memory import InMemorySaver
 
 import stores
@@ -21,15 +20,7 @@ SECRET_MARKERS = ["Zebulon Quartermaine", "offshore-trust-7731", "Wired $98,765 
 
 
 @pytest.fixture
-def fake_openai():
-    server = FakeOpenAI().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def cosmos_sessions(cosmos_url, fake_openai):
-    model = ChatOpenAI(model="gpt-4", base_url=fake_openai.base_url, api_key="sk-test", max_retries=0)
+async def cosmos_sessions(cosmos_url, model):
     async with stores.aconnect(cosmos_url) as store:
         await store.abatch([
             memory.profile_put("C-999", {"name": SECRET_MARKERS[0], "account": SECRET_MARKERS[1]}),

@@ -1,0 +1,147 @@
+"""Many customers at once on Redis + Cosmos DB with the canned (offline) model.
+
+N concurrent sessions x T turns, first in one process, then spread over three
+processes that share nothing but Redis and Cosmos DB. Reports turns/s and
+p50/p99 turn latency, and checks every message arrived, no customer's name
+reached another customer's session, and every session left its episode.
+
+    .venv/bin/python bench/bench_load.py [--sessions 100] [--turns 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import checkpointers  # noqa: E402
+import stores  # noqa: E402
+from agent import build_graph, memory  # noqa: E402
+from agent.offline_model import OfflineBankModel  # noqa: E402
+from agent.sessions import Sessions  # noqa: E402
+
+warnings.filterwarnings("ignore", message="Unverified HTTPS request")
+QUESTIONS = ["Hi, what's my balance?", "I prefer paper statements.", "What about a mortgage?",
+             "Tell me about savings.", "Any fees on my card?", "I want to invest.", "What did we discuss last time?",
+             "Can I transfer money abroad?", "I'm interested in CDs.", "Thanks, that's all."]
+
+
+def customer(run: str, index: int) -> tuple[str, str]:
+    return f"L{run}-{index}", f"Customer{run}x{index} Tester"
+
+
+async def drive(redis_url: str, cosmos_url: str, run: str, indexes: range, turns: int) -> list[float]:
+    """Runs ``turns`` turns of each session concurrently; returns turn latencies (ms)."""
+    model = OfflineBankModel()
+    latencies: list[float] = []
+    async with checkpointers.aconnect(redis_url) as saver, stores.aconnect(cosmos_url) as store:
+        sessions = Sessions(build_graph(model=model, checkpointer=saver, store=store), model)
+
+        async def one_session(index: int) -> None:
+            customer_id, name = customer(run, index)
+            await store.abatch([memory.profile_put(customer_id, {"name": name})])
+            session = None
+            for turn in range(turns):
+                started = time.perf_counter()
+                reply = await sessions.send(customer_id, QUESTIONS[turn % len(QUESTIONS)], session)
+                latencies.append((time.perf_counter() - started) * 1000)
+                session = reply.session_id
+
+        await asyncio.gather(*(one_session(i) for i in indexes))
+    return latencies
+
+
+async def verify(redis_url: str, cosmos_url: str, run: str, count: int, turns: int) -> dict:
+    """Counts lost messages, cross-customer leaks and missing episodes."""
+    lost = leaks = missing = 0
+    model = OfflineBankModel()
+    async with checkpointers.aconnect(redis_url) as saver, stores.aconnect(cosmos_url) as store:
+        graph = build_graph(model=model, checkpointer=saver, store=store)
+        for index in range(count):
+            customer_id, name = customer(run, index)
+            episodes = await store.asearch(memory.episodes_namespace(customer_id))
+            if len(episodes) != 1:
+                missing += 1
+                continue
+            state = (await graph.aget_state({"configurable": {"thread_id": episodes[0].key}})).values
+            said = [m.content for m in state["messages"] if m.type == "human"]
+            lost += max(0, turns - state.get("turns", 0)) + (said[-1] != QUESTIONS[(turns - 1) % len(QUESTIONS)])
+            everything = json.dumps([m.content for m in state["messages"]]) + state.get("memory", "")
+            others = {customer(run, i)[1] for i in range(count)} - {name}
+            leaks += any(other in everything for other in others)
+    return {"lost": lost, "leaks": leaks, "missing_episodes": missing}
+
+
+def summary(latencies: list[float], seconds: float) -> dict:
+    ordered = sorted(latencies)
+    return {
+        "turns": len(latencies), "turns_per_s": len(latencies) / seconds,
+        "p50_ms": statistics.median(ordered), "p99_ms": ordered[int(len(ordered) * 0.99) - 1],
+    }
+
+
+async def one_process(redis_url: str, cosmos_url: str, sessions: int, turns: int) -> dict:
+    run = uuid.uuid4().hex[:6]
+    started = time.perf_counter()
+    latencies = await drive(redis_url, cosmos_url, run, range(sessions), turns)
+    result = summary(latencies, time.perf_counter() - started)
+    return result | await verify(redis_url, cosmos_url, run, sessions, turns)
+
+
+async def three_processes(redis_url: str, cosmos_url: str, sessions: int, turns: int) -> dict:
+    run = uuid.uuid4().hex[:6]
+    thirds = [range(i, sessions, 3) for i in range(3)]
+    started = time.perf_counter()
+    workers = [
+        subprocess.Popen([sys.executable, __file__, "--worker", run, str(part.start), str(sessions), str(turns),
+                          redis_url, cosmos_url], stdout=subprocess.PIPE, text=True)
+        for part in thirds
+    ]
+    latencies = [ms for worker in workers for ms in json.loads(worker.communicate(timeout=900)[0])]
+    result = summary(latencies, time.perf_counter() - started)
+    return result | await verify(redis_url, cosmos_url, run, sessions, turns)
+
+
+def worker(run: str, start: str, sessions: str, turns: str, redis_url: str, cosmos_url: str) -> None:
+    indexes = range(int(start), int(sessions), 3)
+    print(json.dumps(asyncio.run(drive(redis_url, cosmos_url, run, indexes, int(turns)))))
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--worker"]:
+        return worker(*sys.argv[2:])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=100)
+    parser.add_argument("--turns", type=int, default=10)
+    args = parser.parse_args()
+    from tests.services import CosmosServer, RedisServer
+
+    os.environ.setdefault("COSMOS_KEY", "YmVuY2gta2V5")
+    with tempfile.TemporaryDirectory() as workdir:
+        redis, cosmos = RedisServer(Path(workdir)).start(), CosmosServer().start()
+        try:
+            redis_url, cosmos_url = f"{redis.url}?mode=plain", f"{cosmos.url}/bank/memory?tls=insecure"
+            print(f"{args.sessions} concurrent sessions x {args.turns} turns, plain Redis + Cosmos DB, offline model")
+            print(f"{'':16}{'turns/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'lost':>6}{'leaks':>7}{'no episode':>12}")
+            for label, scenario in (("1 process", one_process), ("3 processes", three_processes)):
+                r = asyncio.run(scenario(redis_url, cosmos_url, args.sessions, args.turns))
+                print(f"{label:16}{r['turns_per_s']:9.1f}{r['p50_ms']:9.0f}{r['p99_ms']:9.0f}"
+                      f"{r['lost']:6}{r['leaks']:7}{r['missing_episodes']:12}")
+        finally:
+            redis.stop()
+            cosmos.stop()
+
+
+if __name__ == "__main__":
+    main()
