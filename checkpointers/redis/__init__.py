@@ -15,6 +15,9 @@ argument, which wins over the URL.
 ``ttl``
     Minutes (fractions allowed) a thread is kept after its last read or write;
     every read or write re-arms it for the whole thread. Unset: kept forever.
+    In modules mode upstream counts whole seconds (at least 1 s), and our
+    whole-thread re-arm runs at most every TTL/10, so a thread stays whole
+    while touched at least every 0.9 x TTL.
 ``prefix``
     Key prefix of the plain mode (default ``lgcp``).
 ``cluster``
@@ -123,7 +126,10 @@ def _failure(options: RedisOptions, error: Exception) -> RedisCheckpointerError:
 
 
 def _ttl_config(options: RedisOptions) -> dict[str, Any] | None:
-    return {"default_ttl": options.ttl, "refresh_on_read": True} if options.ttl else None
+    if not options.ttl:
+        return None
+    # Upstream truncates to whole seconds, and EXPIRE 0 would delete at once.
+    return {"default_ttl": max(options.ttl, 1 / 60), "refresh_on_read": True}
 
 
 def _probe(client: Any, command: tuple) -> Any:
