@@ -2,7 +2,7 @@
 
 import pytest
 
-from checkpointers import aconnect
+from checkpointers import aconnect, connect
 from tests.fixtures_redis import new_thread_id
 from tests.redis_graph import (
     EXPECTED_AFTER_TWO_TURNS,
@@ -26,5 +26,24 @@ async def test_threads_survive_a_restart_with_aof(tmp_path, mode):
             graph = conversation_graph().compile(checkpointer=saver)
             assert len([s async for s in graph.aget_state_history(config)]) == 4
             assert contents(await graph.ainvoke(turn("card?"), config)) == EXPECTED_AFTER_TWO_TURNS
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("mode", ["modules", "plain"])
+async def test_a_saver_kept_open_reconnects_after_a_restart(tmp_path, mode):
+    """Pooled connections die with the server; the next call must reconnect."""
+    server = RedisServer(tmp_path, modules=mode == "modules", appendonly=True).start()
+    url = f"{server.url}?mode={mode}"
+    config = {"configurable": {"thread_id": new_thread_id()}}
+    try:
+        async with aconnect(url) as asaver:
+            with connect(url) as saver:
+                graph = conversation_graph().compile(checkpointer=asaver)
+                await graph.ainvoke(turn("balance?"), config)
+                assert saver.get_tuple(config) is not None
+                server.restart()
+                assert contents(await graph.ainvoke(turn("card?"), config)) == EXPECTED_AFTER_TWO_TURNS
+                assert len(list(saver.list(config))) == 8
     finally:
         server.stop()

@@ -165,7 +165,7 @@ def _handshake_sync(options: RedisOptions) -> tuple[Any, str]:
 
 
 async def _handshake_async(options: RedisOptions) -> tuple[Any, str]:
-    client = redis.asyncio.Redis(db=options.db, **options.client_kwargs())
+    client = redis.asyncio.Redis(db=options.db, **options.client_kwargs(asyncio=True))
     try:
         handshake = _handshake(options)
         command = next(handshake)
@@ -178,7 +178,7 @@ async def _handshake_async(options: RedisOptions) -> tuple[Any, str]:
         raise _failure(options, error) from error
     if is_cluster:
         await client.aclose()
-        client = redis.asyncio.cluster.RedisCluster(**options.client_kwargs())
+        client = redis.asyncio.cluster.RedisCluster(**options.client_kwargs(asyncio=True))
     return client, _choose(options, has_modules)
 
 

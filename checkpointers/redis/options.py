@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.credentials import CredentialProvider
 from redis.retry import Retry
@@ -99,14 +100,17 @@ class RedisOptions:
             raise UnsupportedURL(f"unknown Redis checkpointer option {name!r} in {redact(self.url)!r}")
         setattr(self, name, value)
 
-    def client_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``redis.Redis`` / ``redis.asyncio.Redis``."""
+    def client_kwargs(self, asyncio: bool = False) -> dict[str, Any]:
+        """Keyword arguments for ``redis.Redis`` / ``RedisCluster``, or with
+        ``asyncio`` for their ``redis.asyncio`` counterparts."""
+        retry_class = AsyncRetry if asyncio else Retry
         kwargs: dict[str, Any] = {
             "host": self.host, "port": self.port,
             "socket_connect_timeout": self.connect_timeout, "socket_timeout": self.timeout,
             # redis-py's default retries turn a 1 s timeout into ~15 s; one
             # quick retry keeps failures within about twice the timeout.
-            "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=1),
+            # A dropped connection (e.g. Redis restarted) is retried on a new one.
+            "retry": retry_class(ExponentialBackoff(cap=0.5, base=0.05), retries=1),
         }
         if self.entra:
             if not self.username:
