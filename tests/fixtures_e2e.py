@@ -10,17 +10,22 @@ the project's own saver) and the raw Cosmos documents (through azure-cosmos).
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
+import signal
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
 import uuid
 import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -33,7 +38,7 @@ from agent.graph import build_graph
 from agent.offline_model import OfflineBankModel
 from tests.fake_openai import FakeOpenAI
 from tests.fixtures_cosmos import TEST_KEY
-from tests.services import ROOT
+from tests.services import ROOT, free_port, wait_until
 
 CLI_TIMEOUT = 120  # seconds; one CLI turn takes ~5-10 s on a loaded 2-core machine
 SESSION_LINE = re.compile(r"--session (s-[\w-]+)")
@@ -263,3 +268,82 @@ def in_process_env(monkeypatch, agent_world):
     for key, value in agent_world.env.items():
         monkeypatch.setenv(key, value)
     return agent_world
+
+
+PROJECT_FILES = ("agent", "checkpointers", "stores", "plugin_registry.py", "langgraph.json")
+LANGGRAPH = Path(sys.executable).parent / "langgraph"
+
+
+@dataclass
+class LangGraphDev:
+    """``langgraph dev`` on a free port, run from its own directory (links to the
+    project's files) so its ``.langgraph_api`` thread registry belongs to this
+    test alone; the checkpointer and store are the world's Redis and Cosmos DB."""
+
+    workdir: Path
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        for name in PROJECT_FILES:
+            (self.workdir / name).symlink_to(ROOT / name)
+        self.log_path = self.workdir / "server.log"
+
+    @property
+    def registry(self) -> Path:
+        return self.workdir / ".langgraph_api"
+
+    def start(self, timeout: float = 90) -> "LangGraphDev":
+        with open(self.log_path, "a") as log:
+            self.process = subprocess.Popen(
+                [str(LANGGRAPH), "dev", "--no-browser", "--host", "127.0.0.1", "--port", str(self.port), "--no-reload"],
+                cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+
+        def answers() -> bool:
+            assert self.process.poll() is None, f"langgraph dev exited: {self.log()[-3000:]}"
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/ok", timeout=2) as response:
+                return response.status == 200
+
+        wait_until(answers, f"langgraph dev on port {self.port}", timeout=timeout)
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        """Stop the server's process group with ``sig`` (SIGTERM: a clean shutdown)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, sig)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def call(self, method: str, path: str, body: dict | None = None, timeout: float = CLI_TIMEOUT) -> tuple[int, object]:
+        """(HTTP status, decoded JSON or text) of one API request."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}", method=method,
+            data=None if body is None else json.dumps(body).encode(), headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            text = error.read().decode()
+            try:
+                return error.code, json.loads(text)
+            except ValueError:
+                return error.code, text
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@pytest.fixture
+def langgraph_dev(agent_world, tmp_path):
+    """A ``langgraph dev`` server (not started) on the world's Redis and Cosmos DB."""
+    server = LangGraphDev(tmp_path / "langgraph-dev", agent_world.env)
+    yield server
+    server.stop(signal.SIGKILL)
