@@ -7,11 +7,19 @@ subclassed, not forked. What is changed, and why:
   rejects metadata filter keys other than source/step/run_id, and ignores
   ``before`` for uuid6 checkpoint ids (it expects ULIDs), so ``limit`` then cuts
   the wrong page. We push down what upstream gets right and check the rest here.
-- sync ``list`` returns channel values (e.g. messages) still as stored JSON
-  dicts; we deserialise them as upstream's async ``alist`` does.
+- sync ``list`` returns inline channel values (e.g. messages) still as stored
+  JSON dicts; we deserialise them as upstream's async ``alist`` does.
 - ``prune``: an empty thread list is a no-op, not a ``ValueError``.
 - ``copy_thread`` and ``delete_for_runs``: missing upstream; built from its own
   primitives (list, put, put_writes, its search indexes and key layout).
+- channel values: upstream stores all of them inline in every checkpoint's
+  JSON document, so each put re-serialises and re-indexes the whole
+  conversation (per-turn time grows tenfold over 200 turns, 220 MB for one
+  thread). We keep upstream's documents, indexes, writes and pointers, but put
+  each channel value once per version into one hash per thread,
+  ``<checkpoint prefix>_blobs:<thread>`` (field ``ns\0channel\0version``), as
+  langgraph's Postgres saver does, and hand upstream the checkpoint without
+  them. Values found inline (documents written by upstream itself) still load.
 - TTL: upstream refreshes only the checkpoint that was read, so the older
   history of an active thread still expires. After each put and read we also
   re-arm every key of the thread, at most every ``ttl / 10`` per thread and
@@ -44,7 +52,7 @@ from langgraph.checkpoint.redis.util import from_storage_safe_str, to_storage_sa
 from redisvl.query import FilterQuery
 from redisvl.query.filter import Tag
 
-from checkpointers.redis.sansio import AsyncDriver, Operation, SyncDriver
+from checkpointers.redis.sansio import AsyncDriver, Emit, Operation, SyncDriver
 
 # Metadata keys upstream can filter on server-side.
 PUSHDOWN_KEYS = {"source", "step"}
@@ -118,6 +126,72 @@ class ModulesFixes:
             ns=ns, before_id=before_id, checks=dict(filter or {}), wanted=limit,
         )
 
+    # -- channel values, once per version -----------------------------------
+
+    def _blob_key(self, thread_id: str) -> str:
+        return f"{self._checkpoint_prefix}_blobs:{to_storage_safe_id(thread_id)}"
+
+    def _ttl_ms(self) -> int:
+        minutes = (self.ttl_config or {}).get("default_ttl")
+        return round(minutes * 60_000) if minutes else 0
+
+    def _put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
+             new_versions: ChannelVersions) -> Operation:
+        thread_id = config["configurable"]["thread_id"]
+        ns = config["configurable"].get("checkpoint_ns", "")
+        values = checkpoint["channel_values"]
+        blobs: list[Any] = []
+        for channel, version in new_versions.items():
+            type_, data = self.serde.dumps_typed(values[channel]) if channel in values else ("empty", b"")
+            blobs += [_blob_field(ns, channel, version), type_.encode() + b"\0" + data]
+        key = self._blob_key(thread_id)
+        if blobs:
+            ttl = [("PEXPIRE", key, self._ttl_ms())] if self._ttl_ms() else []
+            yield Call("self", "_pipeline", ([("HSET", key, *blobs), *ttl],))
+        stored = yield Call("upstream", "put", (config, {**checkpoint, "channel_values": {}},
+                                                metadata, new_versions))
+        yield from self._refresh_thread(thread_id)
+        yield Emit(stored)
+
+    def _with_values(self, tuples: list[CheckpointTuple]) -> Operation:
+        """The tuples with their channel values loaded from the blob hashes."""
+        wanted = []
+        for item in tuples:
+            conf, versions = item.config["configurable"], item.checkpoint["channel_versions"]
+            missing = [ch for ch in versions if ch not in item.checkpoint["channel_values"]]
+            wanted.append((missing, [_blob_field(conf["checkpoint_ns"], ch, versions[ch]) for ch in missing]))
+        commands = [("HMGET", self._blob_key(t.config["configurable"]["thread_id"]), *fields)
+                    for t, (_, fields) in zip(tuples, wanted) if fields]
+        replies = iter((yield Call("self", "_pipeline", (commands,))) if commands else [])
+        filled = []
+        for item, (missing, fields) in zip(tuples, wanted):
+            # Inline values come from documents upstream wrote; its sync list
+            # hands them out still in stored JSON form (its async one does not).
+            values = self._recursive_deserialize(dict(item.checkpoint["channel_values"]))
+            for channel, blob in zip(missing, next(replies) if fields else []):
+                type_, _, data = (blob or b"empty\0").partition(b"\0")
+                if type_ != b"empty":
+                    values[channel] = self.serde.loads_typed((type_.decode(), data))
+            filled.append(item._replace(checkpoint={**item.checkpoint, "channel_values": values}))
+        return filled
+
+    def _get_tuple(self, config: RunnableConfig) -> Operation:
+        found = yield Call("upstream", "get_tuple", (config,))
+        yield from self._refresh_thread(config["configurable"]["thread_id"])
+        if found is not None:
+            yield Emit((yield from self._with_values([found]))[0])
+
+    def _list(self, config, filter, before, limit) -> Operation:
+        plan = self._plan_list(config, filter, before, limit)
+        found = yield Call("upstream", "list", (plan.config,), {"filter": plan.filter, "limit": plan.limit})
+        admitted = [item for item in found if not plan.full and plan.admit(item)]
+        for item in (yield from self._with_values(admitted)):
+            yield Emit(item)
+
+    def _delete_thread(self, thread_id: str) -> Operation:
+        yield Call("upstream", "delete_thread", (thread_id,))
+        yield Call("self", "_pipeline", ([("DEL", self._blob_key(thread_id))],))
+
     # -- maintenance operations --------------------------------------------
 
     def _prune(self, thread_ids: Sequence[str], strategy: str) -> Operation:
@@ -169,7 +243,13 @@ class ModulesFixes:
                 & (Tag("checkpoint_id") == to_storage_safe_id(item.checkpoint["id"])),
                 return_fields=["checkpoint_id"], num_results=SEARCH_LIMIT),))
             keys += [doc.id for doc in found.docs]
-        yield Call("self", "_delete_keys", (keys,))
+        live = {_blob_field(t.config["configurable"]["checkpoint_ns"], ch, v)
+                for t in tuples if t.checkpoint["id"] not in doomed_ids
+                for ch, v in t.checkpoint["channel_versions"].items()}
+        blob_key = self._blob_key(thread_id)
+        (fields,) = yield Call("self", "_pipeline", ([("HKEYS", blob_key)],))
+        dead = [f for f in fields if f not in live]
+        yield Call("self", "_pipeline", ([("DEL", *keys)] + ([("HDEL", blob_key, *dead)] if dead else []),))
         survivors: dict[str, str] = {}
         for item in tuples:
             if item.checkpoint["id"] not in doomed_ids:
@@ -181,7 +261,7 @@ class ModulesFixes:
                 latest = self._make_redis_checkpoint_key(thread_id, ns, survivors[ns])
                 yield Call("_redis", "set", (pointer, latest))
             else:
-                yield Call("self", "_delete_keys", ([pointer],))
+                yield Call("self", "_pipeline", ([("DEL", pointer)],))
 
     def _copy_thread(self, source_thread_id: str, target_thread_id: str) -> Operation:
         tuples = yield Call("saver", "list", (_thread_config(source_thread_id),))
@@ -216,17 +296,26 @@ class ModulesFixes:
                     keys.append(self._make_redis_checkpoint_latest_key(thread_id, ns))
                     if self._key_registry:
                         keys.append(self._key_registry.make_write_keys_zset_key(thread_id, ns, cid))
-        yield Call("self", "_expire_keys", (sorted(set(keys)), round(minutes * 60_000)))
+        keys.append(self._blob_key(thread_id))
+        yield Call("self", "_pipeline", ([("PEXPIRE", key, self._ttl_ms()) for key in sorted(set(keys))],))
 
     def _target(self, call: Call, prefix: str) -> Any:
         if call.target == "saver":
             return getattr(self, prefix + call.method)
+        if call.target == "upstream":  # the upstream class's own method
+            return getattr(self.upstream, prefix + call.method).__get__(self)
         owner = self if call.target == "self" else getattr(self, call.target)
         return getattr(owner, call.method)
 
 
+def _blob_field(ns: str, channel: str, version: Any) -> bytes:
+    return f"{ns}\x00{channel}\x00{version}".encode()
+
+
 class ModulesRedisSaver(SyncDriver, ModulesFixes, RedisSaver):
     """``langgraph-checkpoint-redis``'s ``RedisSaver`` with its gaps fixed."""
+
+    upstream = RedisSaver
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -236,39 +325,24 @@ class ModulesRedisSaver(SyncDriver, ModulesFixes, RedisSaver):
         result = self._target(call, "")(*call.args, **call.kwargs)
         return list(result) if isinstance(result, Iterator) else result
 
-    def _delete_keys(self, keys: list[str]) -> None:
+    def _pipeline(self, commands: list[tuple]) -> list[Any]:
         pipe = self._redis.pipeline(transaction=False)
-        for key in keys:
-            pipe.delete(key)
-        pipe.execute()
-
-    def _expire_keys(self, keys: list[str], ttl_ms: int) -> None:
-        pipe = self._redis.pipeline(transaction=False)
-        for key in keys:
-            pipe.pexpire(key, ttl_ms)
-        pipe.execute()
+        for command in commands:
+            pipe.execute_command(*command)
+        return pipe.execute()
 
     def list(self, config, *, filter=None, before=None, limit=None) -> Iterator[CheckpointTuple]:
-        plan = self._plan_list(config, filter, before, limit)
-        for item in super().list(plan.config, filter=plan.filter, limit=plan.limit):
-            if plan.full:
-                return
-            if plan.admit(item):
-                # Upstream's sync list (unlike its async one) hands out channel
-                # values still in their stored JSON form, e.g. messages as dicts.
-                values = self._recursive_deserialize(item.checkpoint["channel_values"])
-                yield item._replace(checkpoint={**item.checkpoint, "channel_values": values})
+        return self._stream(self._list(config, filter, before, limit))
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        found = super().get_tuple(config)
-        self._run(self._refresh_thread(config["configurable"]["thread_id"]))
-        return found
+        return self._run(self._get_tuple(config))
 
     def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
             new_versions: ChannelVersions) -> RunnableConfig:
-        stored = super().put(config, checkpoint, metadata, new_versions)
-        self._run(self._refresh_thread(config["configurable"]["thread_id"]))
-        return stored
+        return self._run(self._put(config, checkpoint, metadata, new_versions))
+
+    def delete_thread(self, thread_id: str) -> None:
+        self._run(self._delete_thread(thread_id))
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         self._run(self._prune(thread_ids, strategy))
@@ -283,6 +357,8 @@ class ModulesRedisSaver(SyncDriver, ModulesFixes, RedisSaver):
 class AsyncModulesRedisSaver(AsyncDriver, ModulesFixes, AsyncRedisSaver):
     """``langgraph-checkpoint-redis``'s ``AsyncRedisSaver`` with its gaps fixed."""
 
+    upstream = AsyncRedisSaver
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._refreshed = {}
@@ -293,36 +369,25 @@ class AsyncModulesRedisSaver(AsyncDriver, ModulesFixes, AsyncRedisSaver):
             return [item async for item in result]
         return await result if inspect.isawaitable(result) else result
 
-    async def _delete_keys(self, keys: list[str]) -> None:
+    async def _pipeline(self, commands: list[tuple]) -> list[Any]:
         pipe = self._redis.pipeline(transaction=False)
-        for key in keys:
-            pipe.delete(key)
-        await pipe.execute()
-
-    async def _expire_keys(self, keys: list[str], ttl_ms: int) -> None:
-        pipe = self._redis.pipeline(transaction=False)
-        for key in keys:
-            pipe.pexpire(key, ttl_ms)
-        await pipe.execute()
+        for command in commands:
+            pipe.execute_command(*command)
+        return await pipe.execute()
 
     async def alist(self, config, *, filter=None, before=None, limit=None) -> AsyncIterator[CheckpointTuple]:
-        plan = self._plan_list(config, filter, before, limit)
-        async for item in super().alist(plan.config, filter=plan.filter, limit=plan.limit):
-            if plan.full:
-                return
-            if plan.admit(item):
-                yield item
+        async for item in self._stream(self._list(config, filter, before, limit)):
+            yield item
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        found = await super().aget_tuple(config)
-        await self._run(self._refresh_thread(config["configurable"]["thread_id"]))
-        return found
+        return await self._run(self._get_tuple(config))
 
     async def aput(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
                    new_versions: ChannelVersions) -> RunnableConfig:
-        stored = await super().aput(config, checkpoint, metadata, new_versions)
-        await self._run(self._refresh_thread(config["configurable"]["thread_id"]))
-        return stored
+        return await self._run(self._put(config, checkpoint, metadata, new_versions))
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await self._run(self._delete_thread(thread_id))
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         await self._run(self._prune(thread_ids, strategy))
