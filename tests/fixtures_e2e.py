@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import queue
 import re
 import signal
@@ -177,6 +178,27 @@ class AgentWorld:
             process.kill()
             stdout, stderr = process.communicate(timeout=10)
             raise AssertionError(f"bank-agent {args} did not finish in {timeout}s: {stdout}\n{stderr}") from None
+        return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+    def on_terminal(self, *args: str, typed: list[str], timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess:
+        """A ``bank-agent`` command whose stdin is a terminal (a pty), as when a
+        person runs it: ``typed`` lines are its answers, then end of input (^D)."""
+        controller, terminal = pty.openpty()
+        try:
+            process = self.popen(*args, stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            os.close(terminal)
+            terminal = None
+            os.write(controller, "".join(f"{line}\n" for line in typed).encode() + b"\x04")
+            try:
+                stdout, stderr = process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                stdout, stderr = process.communicate(timeout=10)
+                raise AssertionError(f"bank-agent {args} did not finish in {timeout}s: {stdout}\n{stderr}") from None
+        finally:
+            os.close(controller)
+            if terminal is not None:
+                os.close(terminal)
         return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
     def chat(self, customer: str, message: str, session: str | None = None, *extra: str) -> subprocess.CompletedProcess:

@@ -1,7 +1,7 @@
 """An agent process killed with SIGKILL in the middle of a turn: inside the
 model call, and inside record-episode (its Cosmos DB write). A new process
 resumes the thread from the last checkpoint and finishes the turn with
-``chat --session ... --retry``; nothing completed is lost, nothing is stored twice."""
+``chat --session ...`` (which offers the retry) or ``--retry``; nothing completed is lost, nothing is stored twice."""
 
 from __future__ import annotations
 
@@ -34,12 +34,14 @@ def sigkill(process: subprocess.Popen) -> None:
 
 
 async def finish_and_continue(world, customer: str, session: str, interrupted: str) -> None:
-    """A new process refuses a new message while the turn is pending, retries it,
-    then takes one more turn; the state then holds every turn exactly once."""
+    """A new process refuses a new message while the turn is pending; a customer
+    at a terminal resuming the session is offered the retry and accepts; one more
+    turn follows. The state then holds every turn exactly once."""
     refused = world.chat(customer, THIRD, session)
     assert refused.returncode == 2 and "interrupted" in refused.stderr, refused.stderr
-    retried = world.run("chat", "--customer", customer, "--session", session, "--retry")
+    retried = world.on_terminal("chat", "--customer", customer, "--session", session, typed=["y"])
     assert retried.returncode == 0, retried.stderr
+    assert "Your last message was interrupted. Retry it?" in retried.stdout
     assert "agent> " in retried.stdout
     after_retry = await world.snapshot(session)
     assert after_retry.next == () and after_retry.values["turns"] == 2
