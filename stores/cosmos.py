@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Iterable, Iterator
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 from azure.core import MatchConditions
@@ -205,12 +206,34 @@ def _phases(batch: BatchPlan, settings: StoreSettings, documents: dict, queries:
 
 
 class CosmosStore(_CosmosStoreBase):
-    """LangGraph ``BaseStore`` on Azure Cosmos DB (sync SDK; a batch's ops run on threads)."""
+    """LangGraph ``BaseStore`` on Azure Cosmos DB (sync SDK; a batch's ops run on threads).
 
-    def __init__(self, container: Any, **options: Any) -> None:
+    Each thread talks through its own ``CosmosClient`` (from ``open_client``):
+    the sync SDK keeps the last response's headers on the client and reads a
+    query's continuation from there, so threads sharing one client race
+    ("OrderedDict mutated during iteration", or a page taken from another
+    thread's query)."""
+
+    def __init__(self, container: Any, *, open_container: Callable[[], tuple[Any, Any]] | None = None,
+                 **options: Any) -> None:
         super().__init__(container, **options)
+        self._open_container = open_container
+        self._local = threading.local()
+        self._clients: list[Any] = []
+        self._clients_lock = threading.Lock()
         self._op_pool = ThreadPoolExecutor(8, thread_name_prefix="cosmos-op")
         self._request_pool = ThreadPoolExecutor(8, thread_name_prefix="cosmos-request")
+
+    def _thread_container(self) -> Any:
+        if self._open_container is None:
+            return self.container
+        container = getattr(self._local, "container", None)
+        if container is None:
+            client, container = self._open_container()
+            with self._clients_lock:
+                self._clients.append(client)
+            self._local.container = container
+        return container
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         batch = prepare_batch(ops, self.settings)
@@ -245,12 +268,14 @@ class CosmosStore(_CosmosStoreBase):
             return list(self._request_pool.map(self._execute, request))
         name, args, options = sdk_call(request, sync=True)
         with answers_from_errors(request):
-            answer = getattr(self.container, name)(*args, **options)
+            answer = getattr(self._thread_container(), name)(*args, **options)
             return list(answer) if isinstance(request, Query) else answer
 
     def close(self) -> None:
         self._op_pool.shutdown()
         self._request_pool.shutdown()
+        for client in self._clients:
+            client.close()
 
 
 class AsyncCosmosStore(_CosmosStoreBase):
@@ -311,8 +336,15 @@ def connect(url: str, *, index: IndexConfig | None = None, ttl: TTLConfig | None
     if credential is None:
         from azure.identity import DefaultAzureCredential
         credential = DefaultAzureCredential()
-    with CosmosClient(target.endpoint, credential=credential, connection_verify=target.verify_tls,
-                      **{**CLIENT_OPTIONS, **client_options}) as client:
+    def open_client() -> CosmosClient:
+        return CosmosClient(target.endpoint, credential=credential, connection_verify=target.verify_tls,
+                            **{**CLIENT_OPTIONS, **client_options})
+
+    def open_container() -> tuple[CosmosClient, Any]:
+        client = open_client()
+        return client, client.get_database_client(target.database).get_container_client(target.container)
+
+    with open_client() as client:
         database = client.create_database_if_not_exists(target.database)
         container = database.create_container_if_not_exists(target.container, **container_options(index))
         if target.endpoint not in _missing_read_status:
@@ -322,7 +354,8 @@ def connect(url: str, *, index: IndexConfig | None = None, ttl: TTLConfig | None
             except cosmos_errors.CosmosHttpResponseError as error:
                 _missing_read_status[target.endpoint] = error.status_code or 0
         store = CosmosStore(container, index=index, ttl=ttl, partition_depth=target.partition_depth,
-                            capabilities=capabilities_of(container.read(), _missing_read_status[target.endpoint]))
+                            capabilities=capabilities_of(container.read(), _missing_read_status[target.endpoint]),
+                            open_container=open_container)
         try:
             yield store
         finally:
