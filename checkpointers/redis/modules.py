@@ -49,11 +49,15 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.redis import RedisSaver
 from langgraph.checkpoint.redis.aio import AsyncRedisSaver
 from langgraph.checkpoint.redis.util import from_storage_safe_str, to_storage_safe_id
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from redisvl.query import FilterQuery
 from redisvl.query.filter import Tag
 
 from checkpointers.redis.sansio import AsyncDriver, Emit, Operation, SyncDriver
 
+# Blobs are ours: langgraph's msgpack serializer, several times faster than
+# upstream's JSON one (LangChain to_json / revive with import lookups).
+BLOB_SERDE = JsonPlusSerializer()
 # Metadata keys upstream can filter on server-side.
 PUSHDOWN_KEYS = {"source", "step"}
 SEARCH_LIMIT = 10_000
@@ -142,7 +146,7 @@ class ModulesFixes:
         values = checkpoint["channel_values"]
         blobs: list[Any] = []
         for channel, version in new_versions.items():
-            type_, data = self.serde.dumps_typed(values[channel]) if channel in values else ("empty", b"")
+            type_, data = BLOB_SERDE.dumps_typed(values[channel]) if channel in values else ("empty", b"")
             blobs += [_blob_field(ns, channel, version), type_.encode() + b"\0" + data]
         key = self._blob_key(thread_id)
         if blobs:
@@ -171,7 +175,7 @@ class ModulesFixes:
             for channel, blob in zip(missing, next(replies) if fields else []):
                 type_, _, data = (blob or b"empty\0").partition(b"\0")
                 if type_ != b"empty":
-                    values[channel] = self.serde.loads_typed((type_.decode(), data))
+                    values[channel] = BLOB_SERDE.loads_typed((type_.decode(), data))
             filled.append(item._replace(checkpoint={**item.checkpoint, "channel_values": values}))
         return filled
 
