@@ -1,4 +1,5 @@
-"""A Redis restart with AOF on keeps threads (both modes)."""
+"""A Redis restart with AOF on keeps threads (both modes), and savers kept
+open across the restart reconnect."""
 
 import pytest
 
@@ -13,37 +14,35 @@ from tests.redis_graph import (
 from tests.services import RedisServer
 
 
-@pytest.mark.parametrize("mode", ["modules", "plain"])
-async def test_threads_survive_a_restart_with_aof(tmp_path, mode):
+@pytest.fixture(params=["modules", "plain"])
+def aof_redis(request, tmp_path):
+    """A Redis with ``appendonly yes``, its checkpointer URL for the mode, and
+    the config of a new thread."""
+    mode = request.param
     server = RedisServer(tmp_path, modules=mode == "modules", appendonly=True).start()
-    url = f"{server.url}?mode={mode}"
-    config = {"configurable": {"thread_id": new_thread_id()}}
-    try:
-        async with aconnect(url) as saver:
-            await conversation_graph().compile(checkpointer=saver).ainvoke(turn("balance?"), config)
-        server.restart()
-        async with aconnect(url) as saver:
-            graph = conversation_graph().compile(checkpointer=saver)
-            assert len([s async for s in graph.aget_state_history(config)]) == 4
-            assert contents(await graph.ainvoke(turn("card?"), config)) == EXPECTED_AFTER_TWO_TURNS
-    finally:
-        server.stop()
+    yield server, f"{server.url}?mode={mode}", {"configurable": {"thread_id": new_thread_id()}}
+    server.stop()
 
 
-@pytest.mark.parametrize("mode", ["modules", "plain"])
-async def test_a_saver_kept_open_reconnects_after_a_restart(tmp_path, mode):
+async def test_threads_survive_a_restart_with_aof(aof_redis):
+    server, url, config = aof_redis
+    async with aconnect(url) as saver:
+        await conversation_graph().compile(checkpointer=saver).ainvoke(turn("balance?"), config)
+    server.restart()
+    async with aconnect(url) as saver:
+        graph = conversation_graph().compile(checkpointer=saver)
+        assert len([s async for s in graph.aget_state_history(config)]) == 4
+        assert contents(await graph.ainvoke(turn("card?"), config)) == EXPECTED_AFTER_TWO_TURNS
+
+
+async def test_a_saver_kept_open_reconnects_after_a_restart(aof_redis):
     """Pooled connections die with the server; the next call must reconnect."""
-    server = RedisServer(tmp_path, modules=mode == "modules", appendonly=True).start()
-    url = f"{server.url}?mode={mode}"
-    config = {"configurable": {"thread_id": new_thread_id()}}
-    try:
-        async with aconnect(url) as asaver:
-            with connect(url) as saver:
-                graph = conversation_graph().compile(checkpointer=asaver)
-                await graph.ainvoke(turn("balance?"), config)
-                assert saver.get_tuple(config) is not None
-                server.restart()
-                assert contents(await graph.ainvoke(turn("card?"), config)) == EXPECTED_AFTER_TWO_TURNS
-                assert len(list(saver.list(config))) == 8
-    finally:
-        server.stop()
+    server, url, config = aof_redis
+    async with aconnect(url) as asaver:
+        with connect(url) as saver:
+            graph = conversation_graph().compile(checkpointer=asaver)
+            await graph.ainvoke(turn("balance?"), config)
+            assert saver.get_tuple(config) is not None
+            server.restart()
+            assert contents(await graph.ainvoke(turn("card?"), config)) == EXPECTED_AFTER_TWO_TURNS
+            assert len(list(saver.list(config))) == 8
