@@ -9,7 +9,9 @@ argument, which wins over the URL.
     probing ``FT._LIST`` / ``JSON.TYPE`` where ``MODULE LIST`` is refused) and
     logs the choice on the ``checkpointers.redis`` logger. ``modules`` needs
     RediSearch + RedisJSON (Redis 8, Redis Stack, Azure Managed Redis) and uses
-    ``langgraph-checkpoint-redis``, fixed (``modules.py``). ``plain`` uses only
+    ``langgraph-checkpoint-redis``, fixed (``modules.py``; channel values live
+    in a hash per thread beside upstream's documents, so upstream's own savers
+    see checkpoints written here without their values). ``plain`` uses only
     core commands (Azure Cache for Redis Basic/Standard/Premium, Valkey,
     ElastiCache, Redis 6/7) and works on Redis Cluster (``plain_base.py``).
 ``ttl``
@@ -35,8 +37,9 @@ argument, which wins over the URL.
 
 Errors: an unreachable server, a refused password, or ``mode=modules`` on a
 server without the modules raise ``RedisCheckpointerError`` (a
-``ConnectionError``) naming the URL with its password replaced by ``***``;
-the timeouts above bound how long that takes.
+``ConnectionError``) naming the URL with its password replaced by ``***``,
+within about twice the timeouts above (one quick retry; a dropped connection,
+e.g. after a Redis restart, is retried on a new one).
 """
 
 from __future__ import annotations
