@@ -253,7 +253,9 @@ class ModulesFixes:
         blob_key = self._blob_key(thread_id)
         (fields,) = yield Call("self", "_pipeline", ([("HKEYS", blob_key)],))
         dead = [f for f in fields if f not in live]
-        yield Call("self", "_pipeline", ([("DEL", *keys)] + ([("HDEL", blob_key, *dead)] if dead else []),))
+        # One DEL per key: on a cluster the keys live in different slots.
+        deletes = [("DEL", key) for key in keys] + ([("HDEL", blob_key, *dead)] if dead else [])
+        yield Call("self", "_pipeline", (deletes,))
         survivors: dict[str, str] = {}
         for item in tuples:
             if item.checkpoint["id"] not in doomed_ids:
