@@ -53,3 +53,22 @@ def test_sync_graph_resumes_and_delete_thread_leaves_no_key(redis_target):
         saver.delete_thread(thread_id)
         assert redis_target.keys_of(thread_id) == []
         assert graph.get_state(config).values == {}
+
+
+def test_channel_values_are_stored_once_per_version(redis_target):
+    """One blob per (namespace, channel, version), not one per checkpoint."""
+    thread_id = new_thread_id()
+    config = {"configurable": {"thread_id": thread_id}}
+    with connect(redis_target.url) as saver:
+        graph = conversation_graph().compile(checkpointer=saver)
+        graph.invoke(turn("balance?"), config)
+        graph.invoke(turn("card?"), config)
+        tuples = list(saver.list(config))
+        if redis_target.name == "modules":
+            fields = saver._redis.hkeys(saver._blob_key(thread_id))
+        else:
+            fields = saver.client.hkeys(saver.thread_keys(thread_id)[2])
+    versions = {f"{t.config['configurable']['checkpoint_ns']}\0{channel}\0{version}".encode()
+                for t in tuples for channel, version in t.checkpoint["channel_versions"].items()}
+    assert set(fields) == versions
+    assert len(fields) < sum(len(t.checkpoint["channel_versions"]) for t in tuples)
