@@ -10,6 +10,23 @@ environment, never from the URL: ``COSMOS_KEY``, else the ``AccountKey`` of
 The database and the container (partition key ``/pk``, item TTL enabled) are
 created if missing. The logic lives in ``stores/cosmos_base.py``; this module
 only executes its requests, with threads (sync) or asyncio (async).
+
+Requests per operation (each is one HTTP request; its RU is the response's
+``x-ms-request-charge``, which the open test server fixes at 1):
+
+- get: 1 point read in the item's partition (about 1 RU for a 1 KB item on
+  Cosmos DB); on a server that answers a missing point read with 500 instead
+  of 404 (detected once per endpoint), 1 single-partition query instead.
+- put / delete: 1 upsert / 1 delete. A batch's writes run concurrently.
+- search: 1 query, single-partition when the prefix has at least
+  ``partition_depth`` labels; ``TOP offset+limit`` when the whole filter
+  translates to SQL (string equality), else the matching scope is read and
+  filtered client-side. With a query: 2 queries (VectorDistance, multi-vector
+  items) where the container has a vector policy, else the scope's vectors
+  are ranked client-side.
+- list_namespaces: 1 query (``SELECT DISTINCT``; where the server refuses
+  DISTINCT, every item's namespace is read and deduplicated client-side).
+- reads with TTL refresh: 1 conditional patch per returned item with a TTL.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""The Cosmos DB requests the store's plans yield (see ``stores/cosmos_base.py``)."""
+"""The Cosmos DB requests the store's plans yield (see ``stores/cosmos_base.py``).
+
+A plan may also yield a list of requests, which run concurrently and are
+answered with the list of their answers.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,38 @@ from dataclasses import dataclass
 from typing import Any, Generator, Union
 
 
-
-
 @dataclass(frozen=True)
-class PointRead:
+class ItemRequest:
+    """A request about one item, addressed by id and partition key."""
+
     id: str
     pk: str
 
 
+class PointRead(ItemRequest):
+    """Answered with the document, or None if there is none."""
+
+
+class Delete(ItemRequest):
+    """Answered with None, whether or not the item existed."""
+
+
+@dataclass(frozen=True)
+class Patch(ItemRequest):
+    """A partial update applied only if the item still has ``etag``; dropped
+    (answered with None) if the item changed or went meanwhile."""
+
+    operations: list[dict]
+    etag: str
+
+
 @dataclass(frozen=True)
 class Query:
+    """Answered with every document; ``pk`` None makes it cross-partition."""
+
     sql: str
     params: tuple[tuple[str, Any], ...]
-    pk: str | None  # None: cross-partition
+    pk: str | None
 
     @property
     def parameters(self) -> list[dict[str, Any]]:
@@ -28,22 +51,6 @@ class Query:
 @dataclass(frozen=True)
 class Upsert:
     body: dict
-
-
-@dataclass(frozen=True)
-class Delete:
-    id: str
-    pk: str
-
-
-@dataclass(frozen=True)
-class Patch:
-    """A partial update applied only if the item still has ``etag``."""
-
-    id: str
-    pk: str
-    operations: list[dict]
-    etag: str
 
 
 Request = Union[PointRead, Query, Upsert, Delete, Patch, list]
