@@ -298,6 +298,10 @@ class CosmosStore(_CosmosStoreBase):
 class AsyncCosmosStore(_CosmosStoreBase):
     """LangGraph ``BaseStore`` on Azure Cosmos DB (``azure.cosmos.aio``; a batch's ops run concurrently)."""
 
+    def __init__(self, container: Any, **options: Any) -> None:
+        super().__init__(container, **options)
+        self._loop = asyncio.get_running_loop()
+
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         batch = prepare_batch(ops, self.settings)
         documents, queries = _split_texts(batch)
@@ -310,8 +314,17 @@ class AsyncCosmosStore(_CosmosStoreBase):
         return results
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
-        raise NotImplementedError("AsyncCosmosStore is async-only: use abatch/aget/aput/asearch, "
-                                  "or CosmosStore (stores.cosmos.connect) from sync code")
+        """For sync callers on other threads (as LangGraph's async stores allow):
+        runs ``abatch`` on the store's event loop and waits for it."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            raise asyncio.InvalidStateError(
+                "Synchronous calls to AsyncCosmosStore from its own event loop would block it: "
+                "use the a-methods (aget, aput, asearch, ...), or CosmosStore from sync code")
+        return asyncio.run_coroutine_threadsafe(self.abatch(list(ops)), self._loop).result()
 
     async def _drive(self, plan: Plan) -> Any:
         done, value = advance(plan, (None, None))

@@ -326,3 +326,12 @@ def test_vector_search_reranks_nearest_and_multi_vector_items():
     next(short)
     kind, request = _finish(short, [near, []])
     assert kind == "request" and "VectorDistance" not in request.sql  # the full scan
+
+
+async def test_async_store_serves_sync_callers_on_other_threads(cosmos_url):
+    async with cosmos.aconnect(cosmos_url) as store:
+        ns = CUSTOMER + ("profile",)
+        await asyncio.to_thread(store.put, ns, "main", {"name": "Ana"})
+        assert (await asyncio.to_thread(store.get, ns, "main")).value == {"name": "Ana"}
+        with pytest.raises(asyncio.InvalidStateError):
+            store.get(ns, "main")  # from the loop itself it would deadlock
