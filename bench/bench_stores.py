@@ -49,7 +49,7 @@ class Meter:
         self.requests += 1
         self.charge += float(response.http_response.headers.get("x-ms-request-charge", 0) or 0)
         headers = response.http_request.headers
-        self.cross_partition += headers.get("x-ms-documentdb-query-enablecrosspartition") == "True"
+        self.cross_partition += str(headers.get("x-ms-documentdb-query-enablecrosspartition", "")).lower() == "true"
 
     def snapshot(self) -> tuple[int, float, int]:
         return self.requests, self.charge, self.cross_partition

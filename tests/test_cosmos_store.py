@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from azure.core.pipeline.transport import RequestsTransport
 from langgraph.store.base import (
     GetOp,
     InvalidNamespaceError,
@@ -20,7 +21,13 @@ from langgraph.store.memory import InMemoryStore
 import stores
 from plugin_registry import UnsupportedURL
 from stores import cosmos
-from stores.cosmos_base import Capabilities, StoreSettings, item_id, plan_get, plan_search
+from stores.cosmos_base import (
+    Capabilities,
+    StoreSettings,
+    item_id,
+    plan_get,
+    plan_search,
+)
 from stores.cosmos_query import namespaces_query, search_query, vector_queries
 from stores.cosmos_requests import Patch, PointRead, Query
 
@@ -335,3 +342,37 @@ async def test_async_store_serves_sync_callers_on_other_threads(cosmos_url):
         assert (await asyncio.to_thread(store.get, ns, "main")).value == {"name": "Ana"}
         with pytest.raises(asyncio.InvalidStateError):
             store.get(ns, "main")  # from the loop itself it would deadlock
+
+
+class FailingOnceTransport(RequestsTransport):
+    """Answers the next document write with ``status`` (after the server has
+    applied it: an upsert is idempotent, so the retry must be harmless)."""
+
+    def __init__(self, status: int, **options):
+        super().__init__(**options)
+        self.status, self.armed, self.writes = status, False, []
+
+    def send(self, request, **kwargs):
+        response = super().send(request, **kwargs)
+        is_query = str(request.headers.get("x-ms-documentdb-isquery", "")).lower() == "true"
+        if request.method == "POST" and request.url.rstrip("/").endswith("/docs") and not is_query:
+            self.writes.append(time.monotonic())
+            if self.armed:
+                self.armed = False
+                response.status_code = response.internal_response.status_code = self.status
+                response.headers["x-ms-retry-after-ms"] = "400"
+        return response
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_throttling_and_transient_errors_are_retried(cosmos_server, cosmos_key, status):
+    transport = FailingOnceTransport(status, connection_verify=False)
+    url = f"{cosmos_server.url}/retry-{status}/memory?tls=insecure"
+    with cosmos.connect(url, transport=transport) as store:
+        store.get(CUSTOMER, "warm-up")  # this thread's client is ready before the clock starts
+        transport.armed = True
+        store.put(CUSTOMER, "k", {"v": status})
+        assert store.get(CUSTOMER, "k").value == {"v": status}
+    first, retry = transport.writes[-2:]
+    if status == 429:
+        assert retry - first >= 0.4  # waited as long as x-ms-retry-after-ms said
