@@ -364,8 +364,15 @@ class LangGraphDev:
 
 
 @pytest.fixture
-def langgraph_dev(agent_world, tmp_path):
-    """A ``langgraph dev`` server (not started) on the world's Redis and Cosmos DB."""
-    server = LangGraphDev(tmp_path / "langgraph-dev", agent_world.env)
-    yield server
-    server.stop(signal.SIGKILL)
+def langgraph_dev_on(tmp_path):
+    """``langgraph_dev_on(world)``: a ``langgraph dev`` server (not started) on
+    the world's Redis and Cosmos DB; killed when the test ends."""
+    servers: list[LangGraphDev] = []
+
+    def make(world: AgentWorld) -> LangGraphDev:
+        servers.append(LangGraphDev(tmp_path / f"langgraph-dev-{len(servers)}", world.env))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.stop(signal.SIGKILL)

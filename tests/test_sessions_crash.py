@@ -91,7 +91,9 @@ async def test_killed_while_the_model_call_is_in_flight(agent_world):
         world.model.on_request = None
 
     interrupted = await world.snapshot(session)
-    assert interrupted.next, "the interrupted turn should be pending"
+    # Unfinished: a node is still to run, or a finished node's writes wait for the
+    # checkpoint of its step (the kill can land before that checkpoint is saved).
+    assert interrupted.next or interrupted.tasks, "the interrupted turn should be pending"
     assert customer_messages(interrupted) == [FIRST, SECOND], "the customer's message must survive the crash"
     assert interrupted.values["turns"] == 1
     await finish_and_continue(world, customer, session, SECOND)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import signal
 
+import pytest
+
 from tests.fixtures_e2e import user_texts
 
 FIRST = "I am interested in a 12-month CD."
@@ -39,8 +41,11 @@ def take_turn(server, world, thread: str, customer: str, text: str, **options) -
     return values
 
 
-async def test_threads_survive_langgraph_dev_restarts(agent_world, langgraph_dev):
-    world, server = agent_world, langgraph_dev
+@pytest.mark.parametrize("redis_kind, saver", [("redis_modules", "AsyncModulesRedisSaver"),
+                                                ("redis_plain", "AsyncPlainRedisSaver")])
+async def test_threads_survive_langgraph_dev_restarts(redis_kind, saver, request, agent_world_on, langgraph_dev_on):
+    world = agent_world_on(request.getfixturevalue(redis_kind).url)
+    server = langgraph_dev_on(world)
     customer = world.new_customer()
     server.start()
 
@@ -86,7 +91,7 @@ async def test_threads_survive_langgraph_dev_restarts(agent_world, langgraph_dev
     world.assert_no_duplicates(customer, [thread_id])
 
     log = server.log()
-    assert "Using custom checkpointer: AsyncModulesRedisSaver" in log
+    assert f"Using custom checkpointer: {saver}" in log
     assert "Using custom store: <stores.cosmos.AsyncCosmosStore" in log
     for complaint in ("degraded", "checkpointer missing", "missing adelete_for_runs", "missing acopy_thread"):
         assert complaint not in log, complaint

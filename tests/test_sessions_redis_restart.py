@@ -16,10 +16,11 @@ SECOND = "Can you tell me about mortgage rates?"
 THIRD = "What did we talk about earlier?"
 
 
-@pytest.fixture
-def redis_aof(tmp_path):
-    """A Redis with modules and ``appendonly yes`` / ``appendfsync always``."""
-    server = RedisServer(tmp_path / "redis-aof", modules=True, appendonly=True).start()
+@pytest.fixture(params=["modules", "plain"])
+def redis_aof(request, tmp_path):
+    """A Redis with ``appendonly yes`` / ``appendfsync always``, with the modules
+    (the checkpointer's modules mode) and without (its plain mode)."""
+    server = RedisServer(tmp_path / "redis-aof", modules=request.param == "modules", appendonly=True).start()
     yield server
     server.stop()
 
@@ -54,6 +55,7 @@ async def test_threads_survive_redis_restarts_with_aof(agent_world_on, redis_aof
     world.assert_no_duplicates(customer, [session])
 
 
+@pytest.mark.parametrize("redis_aof", ["modules"], indirect=True)  # both modes share the client settings
 async def test_a_running_server_process_carries_on_after_redis_restarts(agent_world_on, redis_aof):
     """The agent process stays up while Redis restarts under it: its pooled
     connections are dead and the next command must reconnect, not fail the turn."""
