@@ -171,14 +171,22 @@ class AgentWorld:
 
     def run(self, *args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess:
         """One ``bank-agent`` command in a new process, to completion."""
-        process = self.popen(*args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            stdout, stderr = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            stdout, stderr = process.communicate(timeout=10)
-            raise AssertionError(f"bank-agent {args} did not finish in {timeout}s: {stdout}\n{stderr}") from None
-        return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+        return self.run_together([list(args)], timeout=timeout)[0]
+
+    def run_together(self, commands: list[list[str]], timeout: float = CLI_TIMEOUT) -> list[subprocess.CompletedProcess]:
+        """Independent ``bank-agent`` commands, each in its own process, run at the same time."""
+        processes = [self.popen(*args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                     for args in commands]
+        done = []
+        for args, process in zip(commands, processes):
+            try:
+                stdout, stderr = process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                stdout, stderr = process.communicate(timeout=10)
+                raise AssertionError(f"bank-agent {args} did not finish in {timeout}s: {stdout}\n{stderr}") from None
+            done.append(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
+        return done
 
     def on_terminal(self, *args: str, typed: list[str], timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess:
         """A ``bank-agent`` command whose stdin is a terminal (a pty), as when a

@@ -29,19 +29,20 @@ async def test_an_idle_session_expires_with_a_clear_answer(redis_kind, request, 
         await asyncio.sleep(0.2)
     requests_before = len(world.model.requests)
 
-    expired = world.chat(customer, "What about a mortgage?", session)
+    message = ["chat", "--customer", customer, "--session", session, "--message", "What about a mortgage?"]
+    expired, listed = world.run_together([message, ["sessions", "--customer", customer]])
     assert expired.returncode == 2, (expired.stdout, expired.stderr)
     assert f"session {session} has expired" in expired.stderr and "Traceback" not in expired.stderr
     assert "agent>" not in expired.stdout
-    # Sending again (here resuming with --retry) meets the same answer: no empty session took the id.
+    assert listed.returncode == 0 and session in listed.stdout and "certificates of deposit" in listed.stdout
+
+    # Coming back once more (here resuming with --retry) meets the same answer:
+    # the refused message left no empty session under the id.
     again = world.run("chat", "--customer", customer, "--session", session, "--retry")
     assert again.returncode == 2 and f"session {session} has expired" in again.stderr, again.stderr
-
     assert len(world.model.requests) == requests_before, "an expired session costs no model call"
     assert redis_keys_of(redis_url, session) == [], "nothing was written under the expired id"
     assert (await world.snapshot(session, redis_url)).values == {}
-    listing = world.run("sessions", "--customer", customer)
-    assert listing.returncode == 0 and session in listing.stdout and "certificates of deposit" in listing.stdout
     world.assert_no_duplicates(customer, [session])
     episode = world.memory_items(customer, "episodes")[0]["value"]
     assert episode["turns"] == 1 and episode["status"] == "open"
