@@ -292,14 +292,6 @@ def agent_world(agent_world_on, redis_modules):
     return agent_world_on(redis_modules.url)
 
 
-@pytest.fixture
-def in_process_env(monkeypatch, agent_world):
-    """This test process configured like the agent processes (for in-process runs)."""
-    for key, value in agent_world.env.items():
-        monkeypatch.setenv(key, value)
-    return agent_world
-
-
 PROJECT_FILES = ("agent", "checkpointers", "stores", "plugin_registry.py", "langgraph.json")
 LANGGRAPH = Path(sys.executable).parent / "langgraph"
 
