@@ -69,7 +69,10 @@ class Sessions:
             raise SessionUnavailable(f"no session {session_id}: start a new session")
         if values.get("ended"):
             raise SessionUnavailable(f"session {session_id} has ended: start a new session")
-        return {"values": values, "pending": bool(snapshot.next)}
+        # A node's writes are saved before the step's checkpoint, and ``next``
+        # omits tasks that already wrote: a turn killed in that gap shows only
+        # in ``tasks``. A finished turn's checkpoint has neither.
+        return {"values": values, "pending": bool(snapshot.next or snapshot.tasks)}
 
     async def pending_turn(self, customer_id: str, session_id: str) -> bool:
         """Whether the session's last turn was interrupted before it finished."""
