@@ -60,6 +60,8 @@ from checkpointers.redis.plain import AsyncPlainRedisSaver, PlainRedisSaver
 from checkpointers.redis.sansio import Operation
 from plugin_registry import redact
 
+MAX_CONNECTIONS = 64
+
 logger = logging.getLogger("checkpointers.redis")
 
 __all__ = [
@@ -149,8 +151,21 @@ async def _aprobe(client: Any, command: tuple) -> Any:
         return refused
 
 
+def _waiting_pool(client: Any, pool_class: type, options: RedisOptions) -> Any:
+    # redis-py's default pool raises "Too many connections" once every
+    # connection is busy; a blocking pool makes a burst of sessions queue for
+    # up to the command timeout instead of failing.
+    pool = client.connection_pool
+    return type(client).from_pool(pool_class(
+        connection_class=pool.connection_class, max_connections=MAX_CONNECTIONS,
+        timeout=options.timeout, **pool.connection_kwargs,
+    ))
+
+
 def _handshake_sync(options: RedisOptions) -> tuple[Any, str]:
-    client = redis.Redis(db=options.db, **options.client_kwargs())
+    client = _waiting_pool(
+        redis.Redis(db=options.db, **options.client_kwargs()), redis.BlockingConnectionPool, options
+    )
     try:
         handshake = _handshake(options)
         command = next(handshake)
@@ -168,7 +183,10 @@ def _handshake_sync(options: RedisOptions) -> tuple[Any, str]:
 
 
 async def _handshake_async(options: RedisOptions) -> tuple[Any, str]:
-    client = redis.asyncio.Redis(db=options.db, **options.client_kwargs(asyncio=True))
+    client = _waiting_pool(
+        redis.asyncio.Redis(db=options.db, **options.client_kwargs(asyncio=True)),
+        redis.asyncio.BlockingConnectionPool, options,
+    )
     try:
         handshake = _handshake(options)
         command = next(handshake)
