@@ -23,6 +23,16 @@ def _retries() -> int:
     return int(os.environ.get("MODEL_MAX_RETRIES", "3"))
 
 
+def _azure_credentials() -> dict:
+    """Azure OpenAI auth: the key from the environment, or else an Entra ID token."""
+    if os.environ.get("AZURE_OPENAI_API_KEY"):
+        return {}
+    from azure.identity import DefaultAzureCredential, get_bearer_token_provider
+
+    scope = "https://cognitiveservices.azure.com/.default"
+    return {"azure_ad_token_provider": get_bearer_token_provider(DefaultAzureCredential(), scope)}
+
+
 def default_model() -> BaseChatModel:
     """Azure OpenAI when ``AZURE_OPENAI_ENDPOINT`` is set (with
     ``AZURE_OPENAI_API_KEY``, or Entra ID when no key is set), OpenAI when
@@ -31,19 +41,12 @@ def default_model() -> BaseChatModel:
     if os.environ.get("AZURE_OPENAI_ENDPOINT"):
         from langchain_openai import AzureChatOpenAI
 
-        token_provider = None
-        if not os.environ.get("AZURE_OPENAI_API_KEY"):
-            from azure.identity import DefaultAzureCredential, get_bearer_token_provider
-
-            token_provider = get_bearer_token_provider(
-                DefaultAzureCredential(), "https://cognitiveservices.azure.com/.default"
-            )
         return AzureChatOpenAI(
             azure_deployment=os.environ.get("AZURE_OPENAI_DEPLOYMENT"),
-            azure_ad_token_provider=token_provider,
             model=os.environ.get("OPENAI_MODEL"),
             timeout=_timeout(),
             max_retries=_retries(),
+            **_azure_credentials(),
         )
     if os.environ.get("OPENAI_API_KEY"):
         from langchain_openai import ChatOpenAI
@@ -54,6 +57,24 @@ def default_model() -> BaseChatModel:
             max_retries=_retries(),
         )
     return OfflineBankModel()
+
+
+def default_embeddings():
+    """The embeddings model named by ``STORE_EMBEDDINGS`` (an OpenAI model, or
+    an Azure OpenAI deployment when ``AZURE_OPENAI_ENDPOINT`` is set), or None."""
+    name = os.environ.get("STORE_EMBEDDINGS")
+    if not name:
+        return None
+    if os.environ.get("AZURE_OPENAI_ENDPOINT"):
+        from langchain_openai import AzureOpenAIEmbeddings
+
+        return AzureOpenAIEmbeddings(
+            azure_deployment=name, max_retries=_retries(), check_embedding_ctx_length=False, **_azure_credentials()
+        )
+    from langchain_openai import OpenAIEmbeddings
+
+    # No context-length check: it would make tiktoken download an encoding.
+    return OpenAIEmbeddings(model=name, max_retries=_retries(), check_embedding_ctx_length=False)
 
 
 def model_name_of(model: BaseChatModel) -> str | None:

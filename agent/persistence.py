@@ -15,6 +15,7 @@ from typing import AsyncIterator
 
 import checkpointers
 import stores
+from agent.models import default_embeddings
 
 
 def data_dir() -> Path:
@@ -36,10 +37,20 @@ async def checkpointer() -> AsyncIterator:
         yield saver
 
 
+def store_index() -> dict | None:
+    """LangGraph's ``IndexConfig`` for semantic search over facts and episodes
+    when ``STORE_EMBEDDINGS`` names an embeddings model."""
+    embeddings = default_embeddings()
+    if embeddings is None:
+        return None
+    dims = int(os.environ.get("STORE_EMBEDDING_DIMS", "1536"))
+    return {"embed": embeddings, "dims": dims, "fields": ["fact", "summary"]}
+
+
 @asynccontextmanager
 async def store() -> AsyncIterator:
-    """The async store named by ``STORE_URL``."""
-    async with stores.aconnect(store_url()) as opened:
+    """The async store named by ``STORE_URL``, indexed per ``STORE_EMBEDDINGS``."""
+    async with stores.aconnect(store_url(), index=store_index()) as opened:
         yield opened
 
 

@@ -8,6 +8,7 @@ which a tool call is not followed by its results.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -36,6 +37,21 @@ def unpaired_tool_calls(messages: list[dict]) -> list[str]:
         problems += [f"call {call_id} without its result" for call_id in open_calls]
         open_calls = {call["id"] for call in message.get("tool_calls") or []}
     return problems + [f"call {call_id} without its result" for call_id in open_calls]
+
+
+def word_vector(text: str, dims: int = 16) -> list[float]:
+    """A deterministic bag-of-words embedding: texts sharing words score closer."""
+    vector = [0.0] * dims
+    for word in text.lower().split():
+        vector[int(hashlib.sha256(word.encode()).hexdigest(), 16) % dims] += 1.0
+    norm = sum(x * x for x in vector) ** 0.5 or 1.0
+    return [x / norm for x in vector]
+
+
+def embeddings_response(body: dict) -> dict:
+    texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    data = [{"object": "embedding", "index": i, "embedding": word_vector(str(t))} for i, t in enumerate(texts)]
+    return {"object": "list", "data": data, "model": body.get("model"), "usage": {"prompt_tokens": 1, "total_tokens": 1}}
 
 
 @dataclass
@@ -84,6 +100,8 @@ class FakeOpenAI:
         return f"http://127.0.0.1:{self.server.server_port}"
 
     def answer(self, path: str, body: dict) -> tuple[int, dict]:
+        if path.split("?")[0].endswith("/embeddings"):
+            return 200, embeddings_response(body)
         if not path.split("?")[0].endswith("/chat/completions"):
             return 404, {"error": {"message": f"no route {path}"}}
         self.requests.append({"path": path, **body})
