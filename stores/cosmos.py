@@ -357,6 +357,32 @@ def _probe_id() -> str:
     return f"probe-{uuid.uuid4().hex}"
 
 
+# Replicas starting together race to create the database and container: the
+# losers get a conflict (409), which only means it now exists.
+def _ensure_container(client: CosmosClient, target: "CosmosURL", index: IndexConfig | None) -> Any:
+    try:
+        client.create_database_if_not_exists(target.database)
+    except cosmos_errors.CosmosResourceExistsError:
+        pass
+    database = client.get_database_client(target.database)
+    try:
+        return database.create_container_if_not_exists(target.container, **container_options(index))
+    except cosmos_errors.CosmosResourceExistsError:
+        return database.get_container_client(target.container)
+
+
+async def _aensure_container(client: AsyncCosmosClient, target: "CosmosURL", index: IndexConfig | None) -> Any:
+    try:
+        await client.create_database_if_not_exists(target.database)
+    except cosmos_errors.CosmosResourceExistsError:
+        pass
+    database = client.get_database_client(target.database)
+    try:
+        return await database.create_container_if_not_exists(target.container, **container_options(index))
+    except cosmos_errors.CosmosResourceExistsError:
+        return database.get_container_client(target.container)
+
+
 @contextmanager
 def connect(url: str, *, index: IndexConfig | None = None, ttl: TTLConfig | None = None,
             **client_options: Any) -> Iterator[CosmosStore]:
@@ -375,8 +401,7 @@ def connect(url: str, *, index: IndexConfig | None = None, ttl: TTLConfig | None
         return client, client.get_database_client(target.database).get_container_client(target.container)
 
     with open_client() as client:
-        database = client.create_database_if_not_exists(target.database)
-        container = database.create_container_if_not_exists(target.container, **container_options(index))
+        container = _ensure_container(client, target, index)
         if target.endpoint not in _missing_read_status:
             try:
                 container.read_item(_probe_id(), partition_key="probe")
@@ -403,8 +428,7 @@ async def aconnect(url: str, *, index: IndexConfig | None = None, ttl: TTLConfig
         credential = DefaultAzureCredential()
     async with AsyncCosmosClient(target.endpoint, credential=credential, connection_verify=target.verify_tls,
                                  **{**CLIENT_OPTIONS, **client_options}) as client:
-        database = await client.create_database_if_not_exists(target.database)
-        container = await database.create_container_if_not_exists(target.container, **container_options(index))
+        container = await _aensure_container(client, target, index)
         if target.endpoint not in _missing_read_status:
             try:
                 await container.read_item(_probe_id(), partition_key="probe")

@@ -37,3 +37,41 @@ async def test_the_embedded_default_is_sqlite_files_in_the_data_dir(tmp_path, mo
     async with persistence.open_memory() as (saver, store):
         await store.aput(("customers", "C-1", "profile"), "profile", {"name": "Ana"})
     assert sorted(p.name for p in (tmp_path / "data").iterdir())[:2] == ["checkpoints.db", "store.db"]
+
+
+def test_third_parties_add_schemes_through_entry_points(tmp_path, monkeypatch):
+    import stores
+
+    (tmp_path / "vault_store.py").write_text(
+        "from contextlib import contextmanager\n"
+        "from langgraph.store.memory import InMemoryStore\n"
+        "@contextmanager\n"
+        "def connect(url, **options):\n"
+        "    yield InMemoryStore()\n"
+        "def aconnect(url, **options):\n"
+        "    raise NotImplementedError\n"
+    )
+    dist = tmp_path / "vault_store-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: vault-store\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[bank_agent.stores]\nvault = vault_store\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "vault" in stores.registry.schemes()
+    with stores.connect("vault://anything") as store:
+        store.put(("customers", "C-1", "profile"), "profile", {"name": "Ana"})
+        assert store.get(("customers", "C-1", "profile"), "profile").value == {"name": "Ana"}
+
+
+async def test_replicas_starting_together_on_a_fresh_cosmos_account_all_connect(cosmos_url):
+    import asyncio
+
+    import stores
+
+    async def start_replica(number: int) -> None:
+        async with stores.aconnect(cosmos_url) as store:
+            await store.aput(("customers", f"C-{number}", "profile"), "profile", {"replica": number})
+
+    await asyncio.gather(*(start_replica(n) for n in range(6)))
+    async with stores.aconnect(cosmos_url) as store:
+        names = await store.alist_namespaces(prefix=("customers",))
+    assert len(names) == 6
