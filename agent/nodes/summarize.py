@@ -10,6 +10,8 @@ always kept.
 
 from __future__ import annotations
 
+import json
+
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
     BaseMessage,
@@ -51,7 +53,15 @@ def fold_point(messages: list[BaseMessage], budget: Budget) -> int:
 
 
 def transcript_lines(messages: list[BaseMessage]) -> list[str]:
-    return [f"{SPEAKERS.get(m.type, m.type)}: {' '.join(message_text(m).split())}" for m in messages]
+    """One line per message for the summariser: what was said, and what the
+    assistant chose to remember, without protocol ids."""
+    lines = []
+    for message in messages:
+        text = message.content if isinstance(message.content, str) else message_text(message)
+        for call in getattr(message, "tool_calls", None) or []:
+            text += f" [{call['name']}: {json.dumps(call['args'], ensure_ascii=False)}]"
+        lines.append(f"{SPEAKERS.get(message.type, message.type)}: {' '.join(text.split())}")
+    return lines
 
 
 async def extend_summary(model: BaseChatModel, budget: Budget, summary: str, messages: list[BaseMessage]) -> str:
