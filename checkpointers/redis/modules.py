@@ -20,6 +20,18 @@ subclassed, not forked. What is changed, and why:
   ``<checkpoint prefix>_blobs:<thread>`` (field ``ns\0channel\0version``), as
   langgraph's Postgres saver does, and hand upstream the checkpoint without
   them. Values found inline (documents written by upstream itself) still load.
+- speed (upstream spent ~3.5 ms per put, ~2.7 per put_writes, ~3.3 per
+  get_tuple here): ``put`` and ``put_writes`` store the documents, pointer,
+  key registry entries and TTLs upstream's do, so its own reads and searches
+  find them, but each in one pipelined round trip (upstream: three to five,
+  one EXPIRE per key). The checkpoint document skips upstream's serializer
+  when the checkpoint (without channel values) is plain JSON, which that
+  serializer would store unchanged at ~0.3 ms; written values are msgpack
+  (``type`` ``msgpack``, which upstream's serializer reads too). ``get_tuple``
+  reads the same document, key registry and writes as upstream's, in three
+  round trips (four with pending writes) instead of six. A list value (the
+  conversation) reuses the encoding of the items it shares with the list last
+  stored for its channel, so each message is encoded once, not at every step.
 - TTL: upstream refreshes only the checkpoint that was read, so the older
   history of an active thread still expires. After each put and read we also
   re-arm every key of the thread, at most every ``ttl / 10`` per thread and
@@ -38,8 +50,10 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
@@ -48,19 +62,30 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.redis import RedisSaver
 from langgraph.checkpoint.redis.aio import AsyncRedisSaver
-from langgraph.checkpoint.redis.util import from_storage_safe_str, to_storage_safe_id
+from langgraph.checkpoint.redis.util import (
+    EMPTY_ID_SENTINEL,
+    from_storage_safe_id,
+    from_storage_safe_str,
+    to_storage_safe_id,
+    to_storage_safe_str,
+)
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.constants import TASKS
 from redisvl.query import FilterQuery
 from redisvl.query.filter import Tag
 
 from checkpointers.redis.sansio import AsyncDriver, Emit, Operation, SyncDriver
 
-# Blobs are ours: langgraph's msgpack serializer, several times faster than
-# upstream's JSON one (LangChain to_json / revive with import lookups).
+# Blobs and written values: langgraph's msgpack serializer, several times
+# faster than upstream's JSON one (LangChain to_json / revive with import lookups).
 BLOB_SERDE = JsonPlusSerializer()
 # Metadata keys upstream can filter on server-side.
 PUSHDOWN_KEYS = {"source", "step"}
 SEARCH_LIMIT = 10_000
+# Lists this long reuse their items' encodings (see _dump_blob), for this
+# many (thread, namespace, channel)s per saver.
+REUSE_MIN_ITEMS = 8
+REUSE_MAX_CHANNELS = 1_000
 
 
 @dataclass(frozen=True)
@@ -117,6 +142,7 @@ class ModulesFixes:
 
     ttl_config: dict[str, Any] | None
     _refreshed: dict[str, float]
+    _encoded: dict[tuple[str, str, str], tuple[list, list[bytes]]]
 
     def _plan_list(self, config, filter, before, limit) -> ListPlan:
         ns = config["configurable"].get("checkpoint_ns") if config else None
@@ -139,26 +165,137 @@ class ModulesFixes:
         minutes = (self.ttl_config or {}).get("default_ttl")
         return round(minutes * 60_000) if minutes else 0
 
+    def _ttl_seconds(self) -> int:
+        minutes = (self.ttl_config or {}).get("default_ttl")
+        return int(minutes * 60) if minutes else 0
+
     def _put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
              new_versions: ChannelVersions) -> Operation:
-        thread_id = config["configurable"]["thread_id"]
-        ns = config["configurable"].get("checkpoint_ns", "")
+        conf = config["configurable"]
+        thread_id, ns = conf["thread_id"], conf.get("checkpoint_ns", "")
         values = checkpoint["channel_values"]
         blobs: list[Any] = []
         for channel, version in new_versions.items():
-            type_, data = BLOB_SERDE.dumps_typed(values[channel]) if channel in values else ("empty", b"")
+            type_, data = (self._dump_blob(thread_id, ns, channel, values[channel])
+                           if channel in values else ("empty", b""))
             blobs += [_blob_field(ns, channel, version), type_.encode() + b"\0" + data]
-        key = self._blob_key(thread_id)
-        if blobs:
-            ttl = [("PEXPIRE", key, self._ttl_ms())] if self._ttl_ms() else []
-            yield Call("self", "_pipeline", ([("HSET", key, *blobs), *ttl],))
-        stored = yield Call("upstream", "put", (config, {**checkpoint, "channel_values": {}},
-                                                metadata, new_versions))
+        blob_key = self._blob_key(thread_id)
+        document, stored = self._checkpoint_document(config, {**checkpoint, "channel_values": {}}, metadata)
+        key = self._make_redis_checkpoint_key_cached(thread_id, ns, stored["configurable"]["checkpoint_id"])
+        pointer = self._make_redis_checkpoint_latest_key(thread_id, ns)
+        commands = [("HSET", blob_key, *blobs)] if blobs else []
+        commands += [("JSON.SET", key, "$", orjson.dumps(document)), ("SET", pointer, key)]
+        expiry = [("PEXPIRE", blob_key, self._ttl_ms())] if blobs and self._ttl_ms() else []
+        yield from self._store(commands, expiry + self._expiry([key, pointer]))
         yield from self._refresh_thread(thread_id)
         yield Emit(stored)
 
+    def _dump_blob(self, thread_id: str, ns: str, channel: str, value: Any) -> tuple[str, bytes]:
+        """``BLOB_SERDE``'s dump of ``value``. A list reuses the encoding of the
+        items it shares (the very same objects, in the same places) with the
+        list last stored for the channel, as a conversation's messages do: the
+        history is encoded once, not again at every step. Items are treated as
+        immutable once stored, as langgraph's reducers treat them."""
+        if type(value) is not list or len(value) < REUSE_MIN_ITEMS:
+            return BLOB_SERDE.dumps_typed(value)
+        place = (thread_id, ns, channel)
+        old_items, old_encoded = self._encoded.pop(place, ((), ()))
+        encoded = []
+        for i, item in enumerate(value):
+            if i < len(old_items) and old_items[i] is item:
+                encoded.append(old_encoded[i])
+                continue
+            type_, data = BLOB_SERDE.dumps_typed(item)
+            if type_ != "msgpack":  # e.g. None: not an embeddable msgpack value
+                return BLOB_SERDE.dumps_typed(value)
+            encoded.append(data)
+        if len(self._encoded) >= REUSE_MAX_CHANNELS:
+            self._encoded.pop(next(iter(self._encoded)))
+        self._encoded[place] = (list(value), encoded)
+        return "msgpack", _msgpack_array_header(len(value)) + b"".join(encoded)
+
+    def _checkpoint_document(self, config: RunnableConfig, checkpoint: Checkpoint,
+                             metadata: CheckpointMetadata) -> tuple[dict[str, Any], RunnableConfig]:
+        """Upstream ``put``'s JSON document for the checkpoint, and the config it returns."""
+        conf = config["configurable"]
+        thread_id, ns = conf["thread_id"], conf.get("checkpoint_ns", "")
+        run_id = conf.get("run_id", metadata.get("run_id"))
+        given_id = conf.get("checkpoint_id")
+        checkpoint_id = given_id or conf.get("thread_ts", "") or checkpoint.get("id", "")
+        parent_id = None
+        if checkpoint.get("id") and given_id and checkpoint["id"] != given_id:
+            parent_id, checkpoint_id = given_id, checkpoint["id"]
+        document = {
+            "thread_id": to_storage_safe_id(thread_id),
+            "run_id": to_storage_safe_id(run_id) if run_id else "",
+            "checkpoint_ns": to_storage_safe_str(ns),
+            "checkpoint_id": to_storage_safe_id(checkpoint_id),
+            "parent_checkpoint_id": to_storage_safe_id(parent_id) if parent_id else "",
+            "checkpoint_ts": _checkpoint_ts(checkpoint_id) if checkpoint_id else None,
+            "checkpoint": (_checkpoint_json(checkpoint) if _plain_json(checkpoint)
+                           else self._dump_checkpoint(checkpoint)),
+            "metadata": self._dump_metadata(metadata),
+            "has_writes": False,
+        }
+        if "source" in metadata and "step" in metadata:  # upstream's list filters on them
+            document["source"], document["step"] = metadata["source"], metadata["step"]
+        stored = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id}}
+        return document, stored
+
+    def _put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
+                    task_path: str) -> Operation:
+        """Upstream ``put_writes``: a JSON document per write, the checkpoint's
+        ``has_writes`` flag and the key registry entry, in one round trip."""
+        if not writes:
+            return
+        conf = config["configurable"]
+        thread_id, ns, checkpoint_id = conf["thread_id"], conf.get("checkpoint_ns", ""), conf["checkpoint_id"]
+        ids = {"thread_id": to_storage_safe_id(thread_id), "checkpoint_ns": to_storage_safe_str(ns),
+               "checkpoint_id": to_storage_safe_id(checkpoint_id)}
+        commands, keys = [], []
+        for position, (channel, value) in enumerate(writes):
+            type_, blob = BLOB_SERDE.dumps_typed(value)  # upstream's serde reads it back
+            idx = WRITES_IDX_MAP.get(channel, position)
+            key = self._make_redis_checkpoint_writes_key_cached(thread_id, ns, checkpoint_id, task_id, idx)
+            document = {**ids, "task_id": task_id, "task_path": task_path, "idx": idx,
+                        "channel": channel, "type": type_, "blob": self._encode_blob(blob)}
+            commands.append(("JSON.SET", key, "$", orjson.dumps(document)))
+            keys.append(key)
+        checkpoint_key = self._make_redis_checkpoint_key_cached(thread_id, ns, checkpoint_id)
+        commands.append(("JSON.MERGE", checkpoint_key, "$", b'{"has_writes":true}'))
+        expiring = list(keys)
+        if self._key_registry:  # upstream's reads find writes through it
+            registry = self._key_registry.make_write_keys_zset_key(thread_id, ns, checkpoint_id)
+            scores = {key: score for score, key in enumerate(keys)}
+            commands.append(("ZADD", registry, *[x for key, score in scores.items() for x in (score, key)]))
+            expiring.append(registry)
+        yield from self._store(commands, self._expiry(expiring))
+
+    def _expiry(self, keys: list[str]) -> list[tuple]:
+        ttl = self._ttl_seconds()
+        return [("EXPIRE", key, ttl) for key in keys] if ttl else []
+
+    def _store(self, commands: list[tuple], expiry: list[tuple]) -> Operation:
+        """Run ``commands`` and then ``expiry`` in one pipeline. As upstream's, a
+        refused EXPIRE does not fail the write, and where RedisJSON predates
+        JSON.MERGE (2.6) the flag is set with JSON.SET instead."""
+        replies = yield Call("self", "_pipeline", (commands + expiry,), {"raise_on_error": False})
+        for command, reply in zip(commands, replies):
+            if not isinstance(reply, Exception):
+                continue
+            if command[0] != "JSON.MERGE":
+                raise reply
+            yield Call("self", "_pipeline", ([("JSON.SET", command[1], "$.has_writes", "true")],),
+                       {"raise_on_error": False})
+
     def _with_values(self, tuples: list[CheckpointTuple]) -> Operation:
         """The tuples with their channel values loaded from the blob hashes."""
+        commands, wanted = self._blob_reads(tuples)
+        replies = (yield Call("self", "_pipeline", (commands,))) if commands else []
+        return self._fill_values(tuples, wanted, replies)
+
+    def _blob_reads(self, tuples: list[CheckpointTuple]) -> tuple[list[tuple], list]:
+        """HMGETs for the values the tuples lack, and what each one asks for."""
         wanted = []
         for item in tuples:
             conf, versions = item.config["configurable"], item.checkpoint["channel_versions"]
@@ -166,7 +303,10 @@ class ModulesFixes:
             wanted.append((missing, [_blob_field(conf["checkpoint_ns"], ch, versions[ch]) for ch in missing]))
         commands = [("HMGET", self._blob_key(t.config["configurable"]["thread_id"]), *fields)
                     for t, (_, fields) in zip(tuples, wanted) if fields]
-        replies = iter((yield Call("self", "_pipeline", (commands,))) if commands else [])
+        return commands, wanted
+
+    def _fill_values(self, tuples: list[CheckpointTuple], wanted: list, replies: list) -> list[CheckpointTuple]:
+        replies = iter(replies)
         filled = []
         for item, (missing, fields) in zip(tuples, wanted):
             # Inline values come from documents upstream wrote; its sync list
@@ -180,10 +320,65 @@ class ModulesFixes:
         return filled
 
     def _get_tuple(self, config: RunnableConfig) -> Operation:
-        found = yield Call("upstream", "get_tuple", (config,))
-        yield from self._refresh_thread(config["configurable"]["thread_id"])
+        conf = config["configurable"]
+        thread_id, ns = conf["thread_id"], conf.get("checkpoint_ns", "")
+        checkpoint_id = get_checkpoint_id(config)
+        if not self._key_registry:  # not set up: upstream's search fallbacks
+            found = yield Call("upstream", "get_tuple", (config,))
+            found = (yield from self._with_values([found]))[0] if found else None
+        elif checkpoint_id and checkpoint_id != EMPTY_ID_SENTINEL:
+            key = self._make_redis_checkpoint_key_cached(thread_id, ns, checkpoint_id)
+            found = yield from self._read_checkpoint(config, key)
+        else:
+            pointer = self._make_redis_checkpoint_latest_key(thread_id, ns)
+            (key,) = yield Call("self", "_pipeline", ([("GET", pointer)],))
+            found = (yield from self._read_checkpoint(config, key.decode())) if key else None
+        yield from self._refresh_thread(thread_id)
         if found is not None:
-            yield Emit((yield from self._with_values([found]))[0])
+            yield Emit(found)
+
+    def _read_checkpoint(self, config: RunnableConfig, key: str) -> Operation:
+        """Upstream's ``get_tuple`` of the document at ``key``, through its key
+        registry, in two round trips (three with writes) instead of five."""
+        (raw,) = yield Call("self", "_pipeline", ([("JSON.GET", key)],))
+        if not raw:
+            return None
+        document = _json(raw)
+        conf = config["configurable"]
+        thread_id, ns = conf["thread_id"], conf.get("checkpoint_ns", "")
+        checkpoint_id = from_storage_safe_id(document["checkpoint_id"])
+        parent_id = from_storage_safe_id(document["parent_checkpoint_id"])
+        metadata = document.get("metadata") or "{}"
+        metadata = {k.replace("\0", ""): v.replace("\0", "") if isinstance(v, str) else v
+                    for k, v in (orjson.loads(metadata) if isinstance(metadata, str) else metadata).items()}
+        item = CheckpointTuple(
+            config=_thread_config(thread_id, ns, checkpoint_id),
+            checkpoint=document["checkpoint"], metadata=metadata,
+            parent_config=_thread_config(thread_id, ns, parent_id) if parent_id else None,
+        )
+        blob_reads, wanted = self._blob_reads([item])
+        registries = [self._key_registry.make_write_keys_zset_key(thread_id, ns, i)
+                      for i in [checkpoint_id, *([parent_id] if parent_id else [])]]
+        replies = yield Call("self", "_pipeline", ([("ZRANGE", r, 0, -1) for r in registries] + blob_reads,))
+        own_keys = [k.decode() for k in replies[0]]
+        # As upstream: the parent's sends are its writes whose key names the channel.
+        send_keys = [k.decode() for k in replies[1] if TASKS.encode() in k] if parent_id else []
+        keys = own_keys + send_keys
+        found = (yield Call("self", "_pipeline", ([("JSON.GET", k) for k in keys],))) if keys else []
+        own = [_json(d) for d in found[:len(own_keys)] if d]
+        writes = {(w.get("task_id", ""), str(w.get("idx", 0))): {
+            "task_id": w.get("task_id", ""), "idx": str(w.get("idx", 0)), "channel": w.get("channel", ""),
+            "type": w.get("type", ""), "blob": w.get("blob", b"")} for w in own}
+        sends = sorted((w.get("task_path", ""), w.get("task_id", ""), w.get("idx", 0), w.get("type", ""),
+                        w.get("blob", b"")) for w in map(_json, filter(None, found[len(own_keys):]))
+                       if w.get("channel") == TASKS)
+        checkpoint = document["checkpoint"]
+        item = item._replace(
+            checkpoint=self._load_checkpoint(checkpoint, checkpoint.get("channel_values", {}),
+                                             [(s[3], s[4]) for s in sends]),
+            pending_writes=self._load_writes(self.serde, writes),
+        )
+        return self._fill_values([item], wanted, replies[len(registries):])[0]
 
     def _list(self, config, filter, before, limit) -> Operation:
         plan = self._plan_list(config, filter, before, limit)
@@ -318,6 +513,46 @@ def _blob_field(ns: str, channel: str, version: Any) -> bytes:
     return f"{ns}\x00{channel}\x00{version}".encode()
 
 
+def _msgpack_array_header(length: int) -> bytes:
+    if length < 16:
+        return bytes([0x90 | length])
+    return (b"\xdc" + length.to_bytes(2, "big")) if length < 2**16 else (b"\xdd" + length.to_bytes(4, "big"))
+
+
+def _json(reply: Any) -> Any:
+    """A JSON.GET reply: redis-py parses it once any ``client.json()`` exists."""
+    return orjson.loads(reply) if isinstance(reply, (bytes, str)) else reply
+
+
+def _checkpoint_ts(checkpoint_id: str) -> float:
+    """As upstream: the ULID's milliseconds, else now (langgraph's ids are uuid6)."""
+    try:
+        from ulid import ULID  # upstream's optional dependency
+
+        return ULID.from_str(checkpoint_id).timestamp
+    except Exception:
+        return time.time() * 1000
+
+
+def _plain_json(value: Any) -> bool:
+    """Whether ``value`` holds only dicts with str keys, lists, tuples and JSON
+    scalars: then upstream's serializer would store it unchanged."""
+    kind = type(value)
+    if kind is dict:
+        return all(type(k) is str and _plain_json(v) for k, v in value.items())
+    if kind is list or kind is tuple:
+        return all(_plain_json(v) for v in value)
+    if kind is int:
+        return -(2**63) <= value < 2**64  # orjson's range
+    return kind is str or kind is float or kind is bool or value is None
+
+
+def _checkpoint_json(checkpoint: Checkpoint) -> dict[str, Any]:
+    """Upstream's ``_dump_checkpoint`` of a checkpoint that is plain JSON."""
+    versions = {k: str(v) for k, v in checkpoint["channel_versions"].items()}
+    return {"type": "json", **checkpoint, "channel_versions": versions, "pending_sends": []}
+
+
 class ModulesRedisSaver(SyncDriver, ModulesFixes, RedisSaver):
     """``langgraph-checkpoint-redis``'s ``RedisSaver`` with its gaps fixed."""
 
@@ -325,17 +560,17 @@ class ModulesRedisSaver(SyncDriver, ModulesFixes, RedisSaver):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._refreshed = {}
+        self._refreshed, self._encoded = {}, {}
 
     def _execute(self, call: Call) -> Any:
         result = self._target(call, "")(*call.args, **call.kwargs)
         return list(result) if isinstance(result, Iterator) else result
 
-    def _pipeline(self, commands: list[tuple]) -> list[Any]:
+    def _pipeline(self, commands: list[tuple], raise_on_error: bool = True) -> list[Any]:
         pipe = self._redis.pipeline(transaction=False)
         for command in commands:
             pipe.execute_command(*command)
-        return pipe.execute()
+        return pipe.execute(raise_on_error=raise_on_error)
 
     def list(self, config, *, filter=None, before=None, limit=None) -> Iterator[CheckpointTuple]:
         return self._stream(self._list(config, filter, before, limit))
@@ -346,6 +581,10 @@ class ModulesRedisSaver(SyncDriver, ModulesFixes, RedisSaver):
     def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
             new_versions: ChannelVersions) -> RunnableConfig:
         return self._run(self._put(config, checkpoint, metadata, new_versions))
+
+    def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
+                   task_path: str = "") -> None:
+        self._run(self._put_writes(config, writes, task_id, task_path))
 
     def delete_thread(self, thread_id: str) -> None:
         self._run(self._delete_thread(thread_id))
@@ -367,7 +606,7 @@ class AsyncModulesRedisSaver(AsyncDriver, ModulesFixes, AsyncRedisSaver):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._refreshed = {}
+        self._refreshed, self._encoded = {}, {}
 
     async def _execute(self, call: Call) -> Any:
         result = self._target(call, "a")(*call.args, **call.kwargs)
@@ -375,11 +614,11 @@ class AsyncModulesRedisSaver(AsyncDriver, ModulesFixes, AsyncRedisSaver):
             return [item async for item in result]
         return await result if inspect.isawaitable(result) else result
 
-    async def _pipeline(self, commands: list[tuple]) -> list[Any]:
+    async def _pipeline(self, commands: list[tuple], raise_on_error: bool = True) -> list[Any]:
         pipe = self._redis.pipeline(transaction=False)
         for command in commands:
             pipe.execute_command(*command)
-        return await pipe.execute()
+        return await pipe.execute(raise_on_error=raise_on_error)
 
     async def alist(self, config, *, filter=None, before=None, limit=None) -> AsyncIterator[CheckpointTuple]:
         async for item in self._stream(self._list(config, filter, before, limit)):
@@ -391,6 +630,10 @@ class AsyncModulesRedisSaver(AsyncDriver, ModulesFixes, AsyncRedisSaver):
     async def aput(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
                    new_versions: ChannelVersions) -> RunnableConfig:
         return await self._run(self._put(config, checkpoint, metadata, new_versions))
+
+    async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
+                          task_path: str = "") -> None:
+        await self._run(self._put_writes(config, writes, task_id, task_path))
 
     async def adelete_thread(self, thread_id: str) -> None:
         await self._run(self._delete_thread(thread_id))
