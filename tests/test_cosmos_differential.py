@@ -186,7 +186,7 @@ def test_random_batches_match_in_memory_store(cosmos_url):
 async def test_random_batches_match_in_memory_store_async(cosmos_url):
     rng, ref, total = random.Random(4), Reference(), 0
     async with cosmos.aconnect(cosmos_url + "&partition_depth=1", index=index_config()) as store:
-        for batch_no in range(200):
+        for batch_no in range(600):
             ops, expected = run_round(rng, ref, batch_no)
             total += check_round(ops, expected, ref, await store.abatch(ops), batch_no)
-    assert total > 700
+    assert total > 2100
