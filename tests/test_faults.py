@@ -6,6 +6,7 @@ import signal
 import time
 
 import pytest
+from azure.core.pipeline.transport import AioHttpTransport
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 
@@ -23,6 +24,20 @@ def own_cosmos(cosmos_key):
     yield server
     server.process.send_signal(signal.SIGCONT)
     server.stop()
+
+
+class ThrottlingTransport(AioHttpTransport):
+    """The real HTTP transport, except that while ``throttled`` every answer from
+    the Cosmos DB server becomes a 429 asking the client to wait 3 s."""
+
+    throttled = False
+
+    async def send(self, request, **kwargs):
+        response = await super().send(request, **kwargs)
+        if self.throttled and "/docs" in request.url:
+            response.status_code = response.internal_response.status = 429
+            response.headers["x-ms-retry-after-ms"] = "3000"
+        return response
 
 
 @pytest.fixture
@@ -59,6 +74,38 @@ async def test_cosmos_unreachable_gives_a_degraded_answer_and_writes_later(own_c
         episode = await store.aget(memory.episodes_namespace("C-1"), first.session_id)
         assert [f.value["fact"] for f in facts] == ["I prefer paper statements"]
         assert episode.value["turns"] == 3 and "savings" in episode.value["topics"]
+
+
+async def test_cosmos_throttling_mid_session_degrades_within_the_bound(cosmos_url, model, monkeypatch):
+    monkeypatch.setenv("MEMORY_TIMEOUT_SECONDS", "2")
+    transport = ThrottlingTransport(connection_verify=False)
+    async with stores.aconnect(cosmos_url, transport=transport) as store:
+        await store.abatch([memory.profile_put("C-6", {"name": "Ana Lima"})])
+        sessions = Sessions(build_graph(model=model, checkpointer=InMemorySaver(), store=store), model)
+        first = await sessions.send("C-6", "Hello")
+        transport.throttled = True
+        started = time.monotonic()
+        degraded = await sessions.send("C-6", "I prefer email. Any fees?", first.session_id)
+        assert time.monotonic() - started < 10 and "temporarily unavailable" in degraded.text
+        transport.throttled = False
+        await sessions.send("C-6", "Thanks", first.session_id)
+        facts = await store.asearch(memory.facts_namespace("C-6"))
+        episode = await store.aget(memory.episodes_namespace("C-6"), first.session_id)
+    assert [f.value["fact"] for f in facts] == ["I prefer email"] and episode.value["turns"] == 3
+
+
+async def test_model_timeouts_are_retried_then_reported(fake_openai, monkeypatch):
+    from langchain_openai import ChatOpenAI
+
+    from agent.models import ModelUnavailable
+
+    slow = ChatOpenAI(model="gpt-4", base_url=fake_openai.base_url, api_key="sk-test", max_retries=1, timeout=0.5)
+    sessions = Sessions(build_graph(model=slow, checkpointer=InMemorySaver(), store=InMemoryStore()), slow)
+    fake_openai.delay = 2
+    started = time.monotonic()
+    with pytest.raises(ModelUnavailable, match="Timeout"):
+        await sessions.send("C-7", "Hello")
+    assert time.monotonic() - started < 10 and len(fake_openai.requests) == 2, "one retry, then the error"
 
 
 async def test_cosmos_down_at_the_start_of_a_session_still_answers(own_cosmos, model, monkeypatch):
