@@ -35,6 +35,7 @@ FACT_PATTERNS = [
     ("product_interest", r"\bi(?:'m| am) interested in ([^.!?\n]{3,80})"),
     ("life_event", r"\bi(?:'m| am) (?:buying|saving for|planning) ([^.!?\n]{3,80})"),
 ]
+RECALL = re.compile(r"last time|remember|talked about|previous", re.IGNORECASE)
 
 
 class OfflineBankModel(BaseChatModel):
@@ -101,7 +102,7 @@ def _answer(system: str, messages: list[BaseMessage], *, can_call_tools: bool) -
             parts.append("Hello and welcome! I don't have any history with you yet.")
         else:
             parts.append(f"Hello {name}, good to see you again!" if name else "Hello again!")
-            if episodes:
+            if episodes and not RECALL.search(question):
                 parts.append(f"Our last conversation: {episodes[0]}")
     if "## Customer memory\nTemporarily unavailable" in system:
         parts.append("(Your history with us is temporarily unavailable, so I can't look it up right now.)")
@@ -142,7 +143,7 @@ def _topic_reply(question: str, profile: dict, facts: list[str], episodes: list[
         if earlier:
             return f"I see a previous dispute on record: {earlier[0]}. Is this a new charge?"
         return "I can open a dispute for that charge; which transaction is it?"
-    if re.search(r"last time|remember|talked about|previous", text):
+    if RECALL.search(text):
         if episodes:
             return "Here is what I have from our past sessions: " + "; ".join(episodes[:3]) + "."
         return "I don't have any earlier sessions with you on record."
