@@ -31,7 +31,8 @@ subclassed, not forked. What is changed, and why:
   reads the same document, key registry and writes as upstream's, in three
   round trips (four with pending writes) instead of six. A list value (the
   conversation) reuses the encoding of the items it shares with the list last
-  stored for its channel, so each message is encoded once, not at every step.
+  stored (or loaded back) for its channel, so each message is encoded once,
+  not at every step and turn.
 - TTL: upstream refreshes only the checkpoint that was read, so the older
   history of an active thread still expires. After each put and read we also
   re-arm every key of the thread, at most every ``ttl / 10`` per thread and
@@ -214,6 +215,14 @@ class ModulesFixes:
         self._encoded[place] = (list(value), encoded)
         return "msgpack", _msgpack_array_header(len(value)) + b"".join(encoded)
 
+    def _adopt(self, place: tuple[str, str, str], value: Any, data: bytes) -> None:
+        """``value`` was loaded from ``data``: if that is the list last stored for
+        the channel, the next put reuses its items' encodings for these objects."""
+        items, encoded = self._encoded.get(place, ((), ()))
+        if (type(value) is list and len(value) == len(encoded) > 0
+                and _msgpack_array_header(len(value)) + b"".join(encoded) == data):
+            self._encoded[place] = (list(value), encoded)
+
     def _checkpoint_document(self, config: RunnableConfig, checkpoint: Checkpoint,
                              metadata: CheckpointMetadata) -> tuple[dict[str, Any], RunnableConfig]:
         """Upstream ``put``'s JSON document for the checkpoint, and the config it returns."""
@@ -312,10 +321,12 @@ class ModulesFixes:
             # Inline values come from documents upstream wrote; its sync list
             # hands them out still in stored JSON form (its async one does not).
             values = self._recursive_deserialize(dict(item.checkpoint["channel_values"]))
+            conf = item.config["configurable"]
             for channel, blob in zip(missing, next(replies) if fields else []):
                 type_, _, data = (blob or b"empty\0").partition(b"\0")
                 if type_ != b"empty":
                     values[channel] = BLOB_SERDE.loads_typed((type_.decode(), data))
+                    self._adopt((conf["thread_id"], conf["checkpoint_ns"], channel), values[channel], data)
             filled.append(item._replace(checkpoint={**item.checkpoint, "channel_values": values}))
         return filled
 
