@@ -47,7 +47,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -583,32 +583,6 @@ class ModulesRedisSaver(SyncDriver, ModulesFixes, RedisSaver):
             pipe.execute_command(*command)
         return pipe.execute(raise_on_error=raise_on_error)
 
-    def list(self, config, *, filter=None, before=None, limit=None) -> Iterator[CheckpointTuple]:
-        return self._stream(self._list(config, filter, before, limit))
-
-    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self._run(self._get_tuple(config))
-
-    def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
-            new_versions: ChannelVersions) -> RunnableConfig:
-        return self._run(self._put(config, checkpoint, metadata, new_versions))
-
-    def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
-                   task_path: str = "") -> None:
-        self._run(self._put_writes(config, writes, task_id, task_path))
-
-    def delete_thread(self, thread_id: str) -> None:
-        self._run(self._delete_thread(thread_id))
-
-    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        self._run(self._prune(thread_ids, strategy))
-
-    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        self._run(self._delete_for_runs(run_ids))
-
-    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        self._run(self._copy_thread(source_thread_id, target_thread_id))
-
 
 class AsyncModulesRedisSaver(AsyncDriver, ModulesFixes, AsyncRedisSaver):
     """``langgraph-checkpoint-redis``'s ``AsyncRedisSaver`` with its gaps fixed."""
@@ -630,30 +604,3 @@ class AsyncModulesRedisSaver(AsyncDriver, ModulesFixes, AsyncRedisSaver):
         for command in commands:
             pipe.execute_command(*command)
         return await pipe.execute(raise_on_error=raise_on_error)
-
-    async def alist(self, config, *, filter=None, before=None, limit=None) -> AsyncIterator[CheckpointTuple]:
-        async for item in self._stream(self._list(config, filter, before, limit)):
-            yield item
-
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await self._run(self._get_tuple(config))
-
-    async def aput(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
-                   new_versions: ChannelVersions) -> RunnableConfig:
-        return await self._run(self._put(config, checkpoint, metadata, new_versions))
-
-    async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
-                          task_path: str = "") -> None:
-        await self._run(self._put_writes(config, writes, task_id, task_path))
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        await self._run(self._delete_thread(thread_id))
-
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        await self._run(self._prune(thread_ids, strategy))
-
-    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        await self._run(self._delete_for_runs(run_ids))
-
-    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        await self._run(self._copy_thread(source_thread_id, target_thread_id))
