@@ -46,6 +46,17 @@ SESSION_LINE = re.compile(r"--session (s-[\w-]+)")
 TOOL_CALL_ID = re.compile(r"call_[0-9a-f]{12}")
 
 
+def finish(process: subprocess.Popen, args: tuple | list, timeout: float) -> subprocess.CompletedProcess:
+    """The finished process, or an assertion naming the command if it outlives ``timeout``."""
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate(timeout=10)
+        raise AssertionError(f"bank-agent {args} did not finish in {timeout}s: {stdout}\n{stderr}") from None
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
 @dataclass
 class ScriptedOpenAI(FakeOpenAI):
     """The recording endpoint, with ``on_request(body)`` called in the server
@@ -177,16 +188,7 @@ class AgentWorld:
         """Independent ``bank-agent`` commands, each in its own process, run at the same time."""
         processes = [self.popen(*args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                      for args in commands]
-        done = []
-        for args, process in zip(commands, processes):
-            try:
-                stdout, stderr = process.communicate(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                stdout, stderr = process.communicate(timeout=10)
-                raise AssertionError(f"bank-agent {args} did not finish in {timeout}s: {stdout}\n{stderr}") from None
-            done.append(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
-        return done
+        return [finish(process, args, timeout) for args, process in zip(commands, processes)]
 
     def on_terminal(self, *args: str, typed: list[str], timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess:
         """A ``bank-agent`` command whose stdin is a terminal (a pty), as when a
@@ -197,17 +199,11 @@ class AgentWorld:
             os.close(terminal)
             terminal = None
             os.write(controller, "".join(f"{line}\n" for line in typed).encode() + b"\x04")
-            try:
-                stdout, stderr = process.communicate(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                stdout, stderr = process.communicate(timeout=10)
-                raise AssertionError(f"bank-agent {args} did not finish in {timeout}s: {stdout}\n{stderr}") from None
+            return finish(process, args, timeout)
         finally:
             os.close(controller)
             if terminal is not None:
                 os.close(terminal)
-        return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
     def chat(self, customer: str, message: str, session: str | None = None, *extra: str) -> subprocess.CompletedProcess:
         args = ["chat", "--customer", customer, "--message", message, *extra]
