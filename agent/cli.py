@@ -11,6 +11,7 @@ import sys
 
 from agent import memory
 from agent.context import Context, InvalidContext
+from agent.errors import SettingsError
 from agent.graph import build_graph
 from agent.guard import InvalidMessage
 from agent.memory import MemoryUnavailable
@@ -22,7 +23,7 @@ from plugin_registry import UnsupportedURL
 
 USER_ERRORS = (
     InvalidContext, InvalidMessage, SessionUnavailable, SessionOwnershipError, ModelUnavailable,
-    MemoryUnavailable, UnsupportedURL, ConnectionError, TimeoutError,
+    MemoryUnavailable, UnsupportedURL, ConnectionError, TimeoutError, SettingsError,
 )
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+
+from agent import settings
 
 CUSTOMER_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 MIN_TOKEN_BUDGET = 1024
@@ -15,17 +16,11 @@ class InvalidContext(ValueError):
     """A run's context (customer id, token budget) is not acceptable."""
 
 
-def default_token_budget() -> int:
-    raw = os.environ.get("TOKEN_BUDGET", "8000")
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidContext(f"TOKEN_BUDGET must be an integer, got {raw[:40]!r}") from None
-
-
 def validate_customer_id(customer_id: object) -> str:
     """The customer id if it is 1-64 letters, digits, '-' or '_' (starting
     alphanumeric); an InvalidContext naming the rule otherwise."""
+    if customer_id is None or customer_id == "":
+        raise InvalidContext("customer_id is required (e.g. C-123)")
     if not isinstance(customer_id, str) or not CUSTOMER_ID_PATTERN.fullmatch(customer_id):
         shown = repr(customer_id)[:40] + ("..." if len(repr(customer_id)) > 40 else "")
         raise InvalidContext(
@@ -35,7 +30,7 @@ def validate_customer_id(customer_id: object) -> str:
     return customer_id
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Context:
     """Who the agent is serving in this run, and how large its prompts may be."""
 
@@ -43,16 +38,23 @@ class Context:
         default="",
         metadata={"description": "The bank customer's id, e.g. C-123 (required)."},
     )
-    token_budget: int = field(
-        default_factory=default_token_budget,
+    token_budget: int | None = field(
+        default=None,
         metadata={
             "description": "Most tokens any model prompt may hold "
             f"(default: TOKEN_BUDGET or 8000; at least {MIN_TOKEN_BUDGET})."
         },
     )
 
-    def __post_init__(self) -> None:
-        validate_customer_id(self.customer_id)
+    def __init__(self, customer_id: str = "", token_budget: int | None = None, **unknown: object) -> None:
+        if unknown:
+            known = ", ".join(f.name for f in fields(self))
+            raise InvalidContext(f"unknown run context key(s) {', '.join(sorted(map(repr, unknown)))[:120]}: "
+                                 f"the context takes {known}")
+        if token_budget is None:
+            token_budget = settings.token_budget()
+        object.__setattr__(self, "customer_id", validate_customer_id(customer_id))
+        object.__setattr__(self, "token_budget", token_budget)
         if (
             isinstance(self.token_budget, bool)
             or not isinstance(self.token_budget, int)

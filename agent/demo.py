@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from agent import memory
-from agent.persistence import checkpointer_url, store_url
+from agent.settings import checkpointer_url, store_url
 from agent.sessions import Sessions
 
 CUSTOMER = "C-123"

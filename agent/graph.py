@@ -46,7 +46,3 @@ def build_graph(
     builder.add_edge("remember-facts", "summarize-if-over-token-budget")
     builder.add_edge("record-episode", END)
     return builder.compile(checkpointer=checkpointer, store=store, name="bank-agent")
-
-
-# For `langgraph dev`: the server supplies the checkpointer and store from langgraph.json.
-graph = build_graph()

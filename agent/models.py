@@ -2,59 +2,80 @@
 
 from __future__ import annotations
 
-import os
-
 import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage
 
+from agent.errors import SettingsError
 from agent.offline_model import OfflineBankModel
+from agent.settings import DEFAULT_OPENAI_MODEL, KEYLESS_ENDPOINT_KEY, ModelSettings, model_settings
 
 
 class ModelUnavailable(RuntimeError):
     """The model did not answer after its retries; the customer's message is kept."""
 
 
-def _timeout() -> float:
-    return float(os.environ.get("MODEL_TIMEOUT_SECONDS", "60"))
-
-
-def _retries() -> int:
-    return int(os.environ.get("MODEL_MAX_RETRIES", "3"))
-
-
-def _azure_credentials() -> dict:
-    """Azure OpenAI auth: the key from the environment, or else an Entra ID token."""
-    if os.environ.get("AZURE_OPENAI_API_KEY"):
-        return {}
+def _entra_token_provider():
+    """A bearer-token provider for Azure OpenAI from ``DefaultAzureCredential``
+    whose failure is one ``ModelUnavailable`` saying how to sign in, not the
+    credential chain's traceback."""
+    from azure.core.exceptions import ClientAuthenticationError
     from azure.identity import DefaultAzureCredential, get_bearer_token_provider
 
     scope = "https://cognitiveservices.azure.com/.default"
-    return {"azure_ad_token_provider": get_bearer_token_provider(DefaultAzureCredential(), scope)}
+    provider = get_bearer_token_provider(DefaultAzureCredential(), scope)
+
+    def token() -> str:
+        try:
+            return provider()
+        except ClientAuthenticationError:
+            raise ModelUnavailable(
+                "Azure OpenAI: no Entra ID credential could sign in (tried environment, managed "
+                "identity, Azure CLI, ...); set AZURE_OPENAI_API_KEY, or run `az login` / assign "
+                "a managed identity with the 'Cognitive Services OpenAI User' role"
+            ) from None
+
+    return token
+
+
+def _azure_credentials(config: ModelSettings) -> dict:
+    """Azure OpenAI auth: the key from the environment, or else an Entra ID token."""
+    if config.azure_api_key:
+        return {"api_key": config.azure_api_key}
+    return {"azure_ad_token_provider": _entra_token_provider()}
 
 
 def default_model() -> BaseChatModel:
     """Azure OpenAI when ``AZURE_OPENAI_ENDPOINT`` is set (with
-    ``AZURE_OPENAI_API_KEY``, or Entra ID when no key is set), OpenAI when
-    ``OPENAI_API_KEY`` is, else the offline model. The OpenAI client retries
-    timeouts, 429 and 5xx with exponential backoff (honouring Retry-After)."""
-    if os.environ.get("AZURE_OPENAI_ENDPOINT"):
+    ``AZURE_OPENAI_API_KEY``, or Entra ID when no key is set), OpenAI or any
+    compatible endpoint when ``OPENAI_API_KEY`` or ``OPENAI_BASE_URL`` is (a
+    local endpoint needs no key), else the offline model. The OpenAI client
+    retries timeouts, 429 and 5xx with exponential backoff (honouring
+    Retry-After)."""
+    config = model_settings()
+    if config.provider == "azure":
         from langchain_openai import AzureChatOpenAI
 
+        if not (config.azure_deployment or config.model_name):
+            raise SettingsError("AZURE_OPENAI_DEPLOYMENT is required with AZURE_OPENAI_ENDPOINT")
         return AzureChatOpenAI(
-            azure_deployment=os.environ.get("AZURE_OPENAI_DEPLOYMENT"),
-            model=os.environ.get("OPENAI_MODEL"),
-            timeout=_timeout(),
-            max_retries=_retries(),
-            **_azure_credentials(),
+            azure_endpoint=config.azure_endpoint,
+            azure_deployment=config.azure_deployment,
+            api_version=config.azure_api_version,
+            model=config.model_name,
+            timeout=config.timeout,
+            max_retries=config.max_retries,
+            **_azure_credentials(config),
         )
-    if os.environ.get("OPENAI_API_KEY"):
+    if config.provider == "openai":
         from langchain_openai import ChatOpenAI
 
         return ChatOpenAI(
-            model=os.environ.get("OPENAI_MODEL", "gpt-4o-mini"),
-            timeout=_timeout(),
-            max_retries=_retries(),
+            model=config.model_name or DEFAULT_OPENAI_MODEL,
+            base_url=config.openai_base_url,
+            api_key=config.openai_api_key or KEYLESS_ENDPOINT_KEY,
+            timeout=config.timeout,
+            max_retries=config.max_retries,
         )
     return OfflineBankModel()
 
@@ -62,19 +83,25 @@ def default_model() -> BaseChatModel:
 def default_embeddings():
     """The embeddings model named by ``STORE_EMBEDDINGS`` (an OpenAI model, or
     an Azure OpenAI deployment when ``AZURE_OPENAI_ENDPOINT`` is set), or None."""
-    name = os.environ.get("STORE_EMBEDDINGS")
-    if not name:
+    config = model_settings()
+    if not config.embeddings:
         return None
-    if os.environ.get("AZURE_OPENAI_ENDPOINT"):
+    if config.provider == "azure":
         from langchain_openai import AzureOpenAIEmbeddings
 
         return AzureOpenAIEmbeddings(
-            azure_deployment=name, max_retries=_retries(), check_embedding_ctx_length=False, **_azure_credentials()
+            azure_endpoint=config.azure_endpoint, azure_deployment=config.embeddings,
+            api_version=config.azure_api_version, max_retries=config.max_retries,
+            check_embedding_ctx_length=False, **_azure_credentials(config),
         )
     from langchain_openai import OpenAIEmbeddings
 
     # No context-length check: it would make tiktoken download an encoding.
-    return OpenAIEmbeddings(model=name, max_retries=_retries(), check_embedding_ctx_length=False)
+    return OpenAIEmbeddings(
+        model=config.embeddings, base_url=config.openai_base_url,
+        api_key=config.openai_api_key or KEYLESS_ENDPOINT_KEY,
+        max_retries=config.max_retries, check_embedding_ctx_length=False,
+    )
 
 
 def model_name_of(model: BaseChatModel) -> str | None:

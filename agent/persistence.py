@@ -1,5 +1,5 @@
 """Where memory lives, from the environment: the embedded default is SQLite
-files under ``BANK_AGENT_DATA_DIR``; ``CHECKPOINTER_URL`` and ``STORE_URL``
+files under ``BANK_AGENT_DATA_DIR`` (default: the user's data directory); ``CHECKPOINTER_URL`` and ``STORE_URL``
 choose Redis, Cosmos DB or any registered scheme instead.
 
 ``checkpointer()`` and ``store()`` are the factories ``langgraph.json`` points
@@ -8,26 +8,13 @@ choose Redis, Cosmos DB or any registered scheme instead.
 
 from __future__ import annotations
 
-import os
 from contextlib import AsyncExitStack, asynccontextmanager
-from pathlib import Path
 from typing import AsyncIterator
 
 import checkpointers
 import stores
 from agent.models import default_embeddings
-
-
-def data_dir() -> Path:
-    return Path(os.environ.get("BANK_AGENT_DATA_DIR", ".data"))
-
-
-def checkpointer_url() -> str:
-    return os.environ.get("CHECKPOINTER_URL") or f"sqlite:///{data_dir() / 'checkpoints.db'}"
-
-
-def store_url() -> str:
-    return os.environ.get("STORE_URL") or f"sqlite:///{data_dir() / 'store.db'}"
+from agent.settings import checkpointer_url, model_settings, store_url
 
 
 @asynccontextmanager
@@ -43,8 +30,7 @@ def store_index() -> dict | None:
     embeddings = default_embeddings()
     if embeddings is None:
         return None
-    dims = int(os.environ.get("STORE_EMBEDDING_DIMS", "1536"))
-    return {"embed": embeddings, "dims": dims, "fields": ["fact", "summary"]}
+    return {"embed": embeddings, "dims": model_settings().embedding_dims, "fields": ["fact", "summary"]}
 
 
 @asynccontextmanager
