@@ -42,7 +42,7 @@ from tests.fixtures_cosmos import TEST_KEY
 from tests.services import ROOT, free_port, wait_until
 
 CLI_TIMEOUT = 120  # seconds; one CLI turn takes ~5-10 s on a loaded 2-core machine
-SESSION_LINE = re.compile(r"--session (s-[\w-]+)")
+SESSION_LINE = re.compile(r"--session ([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})\b")
 TOOL_CALL_ID = re.compile(r"call_[0-9a-f]{12}")
 
 
