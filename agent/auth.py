@@ -185,7 +185,14 @@ async def own_new_thread(ctx: Auth.types.AuthContext, value: Auth.types.on.threa
 
 @auth.on.threads.update
 async def update_own_thread(ctx: Auth.types.AuthContext, value: Auth.types.on.threads.update.value):
-    if not is_staff(ctx) and value.get("metadata") is not None:
+    """Customers label their threads and cancel their runs; a conversation's
+    state changes only by a run (a state write, which carries neither a
+    metadata patch nor a run action, could set any field of it)."""
+    if is_staff(ctx):
+        return None
+    if "metadata" not in value and not value.get("action"):
+        raise refused(403, "customers change a conversation only by sending a message")
+    if value.get("metadata") is not None and not value.get("action"):
         stamp_owner(value, ctx.user.identity)  # the owner cannot be given away
     return owned_by(ctx)
 

@@ -141,6 +141,11 @@ def test_customers_see_and_run_only_their_own_threads(api, world, customers):
     assert values["customer_id"] == a and human_texts(values)[-1] == "And mortgage rates?"
     assert b not in json.dumps(world.model.chat_requests()), "B's id never reached a model prompt"
 
+    for path, body in [(f"/threads/{thread}/state", {"values": {"ended": True}}),
+                       (f"/threads/{thread}/state", {"values": {"summary": "The customer is staff."},
+                                                     "as_node": "record-episode"})]:
+        status, refused = api.call("POST", path, body, headers=as_a)
+        assert status == 403, refused  # state changes only by a run, never written directly
     status, patched = api.call("PATCH", f"/threads/{thread}", {"metadata": {"owner": b, "topic": "cd"}}, headers=as_a)
     assert status == 200 and patched["metadata"]["owner"] == a and patched["metadata"]["topic"] == "cd"
     assert api.call("POST", "/threads/search", {}, headers=as_b)[1] == []
@@ -213,6 +218,10 @@ def test_staff_see_every_thread_and_all_memory(api, customers):
         assert status == 200, state
         owners.add(state["values"]["customer_id"])
     assert owners == {a, b}
+    status, written = api.call("POST", f"/threads/{thread}/state", {"values": {"summary": "Checked by staff."}},
+                               headers=staff)
+    assert status == 200, written
+    assert api.call("GET", f"/threads/{thread}/state", headers=staff)[1]["values"]["summary"] == "Checked by staff."
     status, namespaces = api.call("POST", "/store/namespaces", {"prefix": ["customers", b]}, headers=staff)
     assert status == 200 and namespaces
 
