@@ -9,7 +9,7 @@ and an interrupted turn can be retried.
 
 from __future__ import annotations
 
-import secrets
+import uuid
 from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
@@ -39,8 +39,10 @@ class Reply:
 
 
 def new_session_id() -> str:
-    """An unguessable session id (128 bits of randomness)."""
-    return "s-" + secrets.token_urlsafe(16)
+    """An unguessable session id: a random UUID (122 bits from ``os.urandom``),
+    the thread id form ``langgraph dev`` and Studio require. Older ``s-…`` ids
+    stay valid for resuming."""
+    return str(uuid.uuid4())
 
 
 class Sessions:

@@ -42,7 +42,7 @@ from tests.fixtures_cosmos import TEST_KEY
 from tests.services import ROOT, free_port, wait_until
 
 CLI_TIMEOUT = 120  # seconds; one CLI turn takes ~5-10 s on a loaded 2-core machine
-SESSION_LINE = re.compile(r"--session (s-[\w-]+)")
+SESSION_LINE = re.compile(r"--session ([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})\b")
 TOOL_CALL_ID = re.compile(r"call_[0-9a-f]{12}")
 
 
@@ -339,11 +339,13 @@ class LangGraphDev:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
 
-    def call(self, method: str, path: str, body: dict | None = None, timeout: float = CLI_TIMEOUT) -> tuple[int, object]:
+    def call(self, method: str, path: str, body: dict | None = None, timeout: float = CLI_TIMEOUT,
+             headers: dict[str, str] | None = None) -> tuple[int, object]:
         """(HTTP status, decoded JSON or text) of one API request."""
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.port}{path}", method=method,
-            data=None if body is None else json.dumps(body).encode(), headers={"Content-Type": "application/json"},
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", **(headers or {})},
         )
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -361,12 +363,13 @@ class LangGraphDev:
 
 @pytest.fixture
 def langgraph_dev_on(tmp_path):
-    """``langgraph_dev_on(world)``: a ``langgraph dev`` server (not started) on
-    the world's Redis and Cosmos DB; killed when the test ends."""
+    """``langgraph_dev_on(world, **env)``: a ``langgraph dev`` server (not
+    started) on the world's Redis and Cosmos DB, with ``env`` added to the
+    world's environment; killed when the test ends."""
     servers: list[LangGraphDev] = []
 
-    def make(world: AgentWorld) -> LangGraphDev:
-        servers.append(LangGraphDev(tmp_path / f"langgraph-dev-{len(servers)}", world.env))
+    def make(world: AgentWorld, **env: str) -> LangGraphDev:
+        servers.append(LangGraphDev(tmp_path / f"langgraph-dev-{len(servers)}", world.env | env))
         return servers[-1]
 
     yield make

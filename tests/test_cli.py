@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 import subprocess
 import sys
 
 import pytest
 
+from tests.fixtures_e2e import session_of
 from tests.services import ROOT
 
 
@@ -27,10 +27,6 @@ def bank_agent(tmp_path):
 
     run.data = tmp_path / "data"
     return run
-
-
-def session_of(output: str) -> str:
-    return re.search(r"--session (s-[\w-]+)", output).group(1)
 
 
 def test_a_second_process_resumes_the_session_from_the_sqlite_files(bank_agent):

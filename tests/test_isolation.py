@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import re
+import uuid
 
 import pytest
 from langchain_core.messages import HumanMessage
@@ -77,7 +77,17 @@ async def test_customer_ids_that_could_reach_other_namespaces_are_refused(cosmos
     assert fake_openai.requests == []
 
 
-def test_new_session_ids_are_unguessable():
+async def test_session_ids_are_random_uuids_and_old_s_ids_stay_resumable(cosmos_sessions):
     ids = {new_session_id() for _ in range(10_000)}
     assert len(ids) == 10_000
-    assert all(re.fullmatch(r"s-[A-Za-z0-9_-]{22}", i) for i in ids), "128 random bits, URL-safe"
+    assert all(uuid.UUID(i).version == 4 and str(uuid.UUID(i)) == i for i in ids), "random UUIDs, as Studio requires"
+
+    legacy = "s-" + "A" * 22  # the id form before session ids became UUIDs
+    config = {"configurable": {"thread_id": legacy}}
+    await cosmos_sessions.graph.ainvoke({"messages": [HumanMessage("I prefer text messages.")]}, config,
+                                        context={"customer_id": "C-100"})
+    reply = await cosmos_sessions.send("C-100", "And my statements?", legacy)
+    assert reply.session_id == legacy
+    snapshot = await cosmos_sessions.graph.aget_state(config)
+    assert [m.content for m in snapshot.values["messages"] if m.type == "human"] == [
+        "I prefer text messages.", "And my statements?"]

@@ -45,7 +45,7 @@ def take_turn(server, world, thread: str, customer: str, text: str, **options) -
                                                 ("redis_plain", "AsyncPlainRedisSaver")])
 async def test_threads_survive_langgraph_dev_restarts(redis_kind, saver, request, agent_world_on, langgraph_dev_on):
     world = agent_world_on(request.getfixturevalue(redis_kind).url)
-    server = langgraph_dev_on(world)
+    server = langgraph_dev_on(world, AUTH_DISABLED="1")  # API authorization has its own tests
     customer = world.new_customer()
     server.start()
 
