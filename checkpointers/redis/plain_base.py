@@ -301,6 +301,14 @@ class PlainRedisBase(BaseCheckpointSaver[str]):
 
     # -- operations (generators of calls) ----------------------------------
 
+    def _load_scripts(self) -> Operation:
+        """Load the scripts on the server (every primary of a cluster) up
+        front: a first burst of ``EVALSHA``s would otherwise all fail over to
+        ``SCRIPT LOAD`` at once, which redis-py's async cluster client does
+        not survive."""
+        for text in SCRIPTS.values():
+            yield Command(("SCRIPT LOAD", text))  # one name: the cluster client sends it to every primary
+
     def _get_tuple(self, config: RunnableConfig) -> Operation:
         thread_id = config["configurable"]["thread_id"]
         ns = config["configurable"].get("checkpoint_ns", "").encode()
