@@ -22,7 +22,7 @@ class PlainRedisSaver(SyncDriver, PlainRedisBase):
 
     def setup(self) -> None:
         """Load the Lua scripts (see ``_load_scripts``)."""
-        self._run(self._load_scripts())
+        self._run_sync(self._load_scripts())
 
     def _execute(self, call: Any) -> Any:
         method, args, kwargs = self._invocation(call)

@@ -48,44 +48,48 @@ def outcome(items: list[Any]) -> Any:
     return items[-1] if items else None
 
 
-class SyncDriver:
-    """``BaseCheckpointSaver``'s sync API over a mode's operations
-    (``_get_tuple``, ``_list``, ``_put``, ...), each run to completion."""
+class SyncAPI:
+    """``BaseCheckpointSaver``'s sync API over a mode's operations (``_get_tuple``,
+    ``_list``, ``_put``, ...); the driver says how one runs to completion."""
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return self._run_sync(self._get_tuple(config))
+
+    def list(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
+             before: RunnableConfig | None = None, limit: int | None = None) -> Iterator[CheckpointTuple]:
+        return self._stream_sync(self._list(config, filter, before, limit))
+
+    def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
+            new_versions: ChannelVersions) -> RunnableConfig:
+        return self._run_sync(self._put(config, checkpoint, metadata, new_versions))
+
+    def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
+                   task_path: str = "") -> None:
+        self._run_sync(self._put_writes(config, writes, task_id, task_path))
+
+    def delete_thread(self, thread_id: str) -> None:
+        self._run_sync(self._delete_thread(thread_id))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        self._run_sync(self._delete_for_runs(run_ids))
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        self._run_sync(self._copy_thread(source_thread_id, target_thread_id))
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        self._run_sync(self._prune(thread_ids, strategy))
+
+    def _run_sync(self, operation: Operation) -> Any:
+        return outcome(list(self._stream_sync(operation)))
+
+
+class SyncDriver(SyncAPI):
+    """Runs operations with a sync client, in the calling thread."""
 
     def _execute(self, call: Any) -> Any:
         raise NotImplementedError
 
-    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self._run(self._get_tuple(config))
-
-    def list(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
-             before: RunnableConfig | None = None, limit: int | None = None) -> Iterator[CheckpointTuple]:
-        return self._stream(self._list(config, filter, before, limit))
-
-    def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
-            new_versions: ChannelVersions) -> RunnableConfig:
-        return self._run(self._put(config, checkpoint, metadata, new_versions))
-
-    def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
-                   task_path: str = "") -> None:
-        self._run(self._put_writes(config, writes, task_id, task_path))
-
-    def delete_thread(self, thread_id: str) -> None:
-        self._run(self._delete_thread(thread_id))
-
-    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        self._run(self._delete_for_runs(run_ids))
-
-    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        self._run(self._copy_thread(source_thread_id, target_thread_id))
-
-    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        self._run(self._prune(thread_ids, strategy))
-
-    def _run(self, operation: Operation) -> Any:
-        return outcome(list(self._stream(operation)))
-
-    def _stream(self, operation: Operation) -> Iterator[Any]:
+    def _stream_sync(self, operation: Operation) -> Iterator[Any]:
         reply = None
         while (step := advance(operation, reply)) is not None:
             if isinstance(step, Emit):
@@ -93,7 +97,7 @@ class SyncDriver:
             reply = None if isinstance(step, Emit) else self._execute(step)
 
 
-class AsyncDriver:
+class AsyncDriver(SyncAPI):
     """``BaseCheckpointSaver``'s async API over a mode's operations, and its
     sync API for threads other than the event loop's."""
 
@@ -150,37 +154,16 @@ class AsyncDriver:
 
     # -- the sync API, for other threads -------------------------------------
 
-    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self._on_loop(self.aget_tuple(config))
+    def _run_sync(self, operation: Operation) -> Any:
+        return self._on_loop(self._run(operation))
 
-    def list(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
-             before: RunnableConfig | None = None, limit: int | None = None) -> Iterator[CheckpointTuple]:
-        items = self.alist(config, filter=filter, before=before, limit=limit)
+    def _stream_sync(self, operation: Operation) -> Iterator[Any]:
+        items = self._stream(operation)
         while True:
             try:
                 yield self._on_loop(anext(items))
             except StopAsyncIteration:
                 return
-
-    def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
-            new_versions: ChannelVersions) -> RunnableConfig:
-        return self._on_loop(self.aput(config, checkpoint, metadata, new_versions))
-
-    def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
-                   task_path: str = "") -> None:
-        self._on_loop(self.aput_writes(config, writes, task_id, task_path))
-
-    def delete_thread(self, thread_id: str) -> None:
-        self._on_loop(self.adelete_thread(thread_id))
-
-    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        self._on_loop(self.adelete_for_runs(run_ids))
-
-    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        self._on_loop(self.acopy_thread(source_thread_id, target_thread_id))
-
-    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        self._on_loop(self.aprune(thread_ids, strategy=strategy))
 
     def _on_loop(self, awaitable: Any) -> Any:
         """Run ``awaitable`` on the saver's loop and wait for it in this thread."""
