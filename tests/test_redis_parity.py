@@ -14,6 +14,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from checkpointers import aconnect, connect
 from tests.fixtures_redis import SyncSaverUnderTest, new_thread_id
+from tests.redis_graph import EXPECTED_AFTER_TWO_TURNS, contents, conversation_graph, turn
 
 VERSIONS = [InMemorySaver().get_next_version(None, None)]
 VERSIONS.append(InMemorySaver().get_next_version(VERSIONS[0], None))
@@ -136,3 +137,16 @@ async def test_bursts_queue_instead_of_failing(redis_target):
             saver.aget_tuple({"configurable": {"thread_id": t, "checkpoint_ns": ""}}) for t in threads))
         assert [f.checkpoint["channel_values"]["messages"][0].content for f in found] == threads
         await asyncio.gather(*(saver.adelete_thread(t) for t in threads))
+
+
+async def test_graph_history_from_a_worker_thread(redis_target):
+    """Finding C as an app meets it: ``get_state_history`` via ``asyncio.to_thread``
+    and a sync ``invoke`` in a worker thread, on a graph with an async saver."""
+    config = {"configurable": {"thread_id": new_thread_id()}}
+    async with aconnect(redis_target.url) as saver:
+        graph = conversation_graph().compile(checkpointer=saver)
+        await graph.ainvoke(turn("balance?"), config)
+        await asyncio.to_thread(graph.invoke, turn("card?"), config)
+        history = await asyncio.to_thread(lambda: list(graph.get_state_history(config)))
+        assert [s.config for s in history] == [s.config async for s in graph.aget_state_history(config)]
+        assert contents(history[0].values) == EXPECTED_AFTER_TWO_TURNS
