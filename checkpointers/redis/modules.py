@@ -157,16 +157,26 @@ class ModulesFixes:
     ttl_config: dict[str, Any] | None
     _refreshed: dict[str, float]
     _encoded: dict[tuple[str, str, str], tuple[list, list[bytes]]]
-    _values_serde: SerializerProtocol
+    _cipher: CipherProtocol | None
 
     def _use_serde(self, serde: SerializerProtocol | None) -> None:
-        """Store values and writes with ``serde`` (default ``BLOB_SERDE``).
-        Upstream's reads of writes (``list``, sends) go through its own
-        serializer, which then also decrypts."""
+        """Values and writes are ``BLOB_SERDE``'s msgpack; ``serde`` may add
+        encryption only (an ``EncryptedSerializer`` over ``JsonPlusSerializer``,
+        what ``checkpointers.connect`` passes). Upstream's own reads of writes
+        (``list``, sends) then decrypt through its serializer."""
         self._refreshed, self._encoded = {}, {}
-        self._values_serde = serde or BLOB_SERDE
-        if isinstance(serde, EncryptedSerializer):
-            self.serde = _DecryptingRedisSerializer(serde.cipher)
+        self._cipher = None
+        if serde is None:
+            return
+        if not (isinstance(serde, EncryptedSerializer) and isinstance(serde.serde, JsonPlusSerializer)):
+            raise TypeError("the modules-mode Redis saver stores values with langgraph's msgpack "
+                            "serializer; its serde may only add encryption (EncryptedSerializer "
+                            f"over JsonPlusSerializer), not {type(serde).__name__}")
+        self._cipher = serde.cipher
+        self.serde = _DecryptingRedisSerializer(serde.cipher)
+
+    def _dump_value(self, value: Any) -> tuple[str, bytes]:
+        return _sealed(self._cipher, *BLOB_SERDE.dumps_typed(value))
 
     def _plan_list(self, config, filter, before, limit) -> ListPlan:
         ns = config["configurable"].get("checkpoint_ns") if config else None
@@ -221,7 +231,7 @@ class ModulesFixes:
         history is encoded once, not again at every step. Items are treated as
         immutable once stored, as langgraph's reducers treat them."""
         if type(value) is not list or len(value) < REUSE_MIN_ITEMS:
-            return self._values_serde.dumps_typed(value)
+            return self._dump_value(value)
         place = (thread_id, ns, channel)
         old_items, old_encoded = self._encoded.pop(place, ((), ()))
         encoded = []
@@ -231,12 +241,12 @@ class ModulesFixes:
                 continue
             type_, data = BLOB_SERDE.dumps_typed(item)
             if type_ != "msgpack":  # e.g. None: not an embeddable msgpack value
-                return self._values_serde.dumps_typed(value)
+                return self._dump_value(value)
             encoded.append(data)
         if len(self._encoded) >= REUSE_MAX_CHANNELS:
             self._encoded.pop(next(iter(self._encoded)))
         self._encoded[place] = (list(value), encoded)
-        return _sealed(self._values_serde, "msgpack", _msgpack_array_header(len(value)) + b"".join(encoded))
+        return _sealed(self._cipher, "msgpack", _msgpack_array_header(len(value)) + b"".join(encoded))
 
     def _adopt(self, place: tuple[str, str, str], value: Any, data: bytes) -> None:
         """``value`` was loaded from ``data``: if that is the list last stored for
@@ -287,7 +297,7 @@ class ModulesFixes:
                "checkpoint_id": to_storage_safe_id(checkpoint_id)}
         commands, keys = [], []
         for position, (channel, value) in enumerate(writes):
-            type_, blob = self._values_serde.dumps_typed(value)  # upstream's serde reads it unencrypted
+            type_, blob = self._dump_value(value)  # upstream's serializer reads it too
             idx = WRITES_IDX_MAP.get(channel, position)
             key = self._make_redis_checkpoint_writes_key_cached(thread_id, ns, checkpoint_id, task_id, idx)
             document = {**ids, "task_id": task_id, "task_path": task_path, "idx": idx,
@@ -349,7 +359,7 @@ class ModulesFixes:
             for channel, blob in zip(missing, next(replies) if fields else []):
                 type_, _, data = (blob or b"empty\0").partition(b"\0")
                 if type_ != b"empty":
-                    type_, data = _opened(self._values_serde, type_.decode(), data)
+                    type_, data = _opened(self._cipher, type_.decode(), data)
                     values[channel] = BLOB_SERDE.loads_typed((type_, data))
                     self._adopt((conf["thread_id"], conf["checkpoint_ns"], channel), values[channel], data)
             filled.append(item._replace(checkpoint=_as_saved(item.checkpoint, values)))
@@ -594,27 +604,24 @@ class _DecryptingRedisSerializer(JsonPlusRedisSerializer):
         self.cipher = cipher
 
     def loads_typed(self, data: tuple[str, bytes]) -> Any:
-        type_, blob = data
-        if "+" in type_:
-            type_, cipher = type_.split("+", 1)
-            blob = self.cipher.decrypt(cipher, blob)
-        return super().loads_typed((type_, blob))
+        return super().loads_typed(_opened(self.cipher, *data))
 
 
-def _sealed(serde: SerializerProtocol, type_: str, data: bytes) -> tuple[str, bytes]:
-    """What ``serde`` stores for a value its inner serializer encoded as ``(type_, data)``."""
-    if isinstance(serde, EncryptedSerializer):
-        cipher, data = serde.cipher.encrypt(data)
-        return f"{type_}+{cipher}", data
-    return type_, data
+def _sealed(cipher: CipherProtocol | None, type_: str, data: bytes) -> tuple[str, bytes]:
+    """``(type_, data)`` encrypted as ``EncryptedSerializer`` stores it, if there is a cipher."""
+    if cipher is None:
+        return type_, data
+    name, sealed = cipher.encrypt(data)
+    return f"{type_}+{name}", sealed
 
 
-def _opened(serde: SerializerProtocol, type_: str, data: bytes) -> tuple[str, bytes]:
-    """The inner serializer's ``(type, data)`` of a value ``serde`` stored."""
-    if "+" in type_ and isinstance(serde, EncryptedSerializer):
-        type_, cipher = type_.split("+", 1)
-        return type_, serde.cipher.decrypt(cipher, data)
-    return type_, data
+def _opened(cipher: CipherProtocol | None, type_: str, data: bytes) -> tuple[str, bytes]:
+    """``(type_, data)`` decrypted, if ``_sealed`` encrypted it (written before
+    encryption was turned on, it is returned as it is)."""
+    if "+" not in type_ or cipher is None:
+        return type_, data
+    type_, name = type_.split("+", 1)
+    return type_, cipher.decrypt(name, data)
 
 
 def _as_saved(checkpoint: dict[str, Any], values: dict[str, Any]) -> Checkpoint:
