@@ -2,7 +2,11 @@
 canned model (no network), one thread per saver, every saver side by side in
 one process, taking turns (turn i for every saver, then turn i + 1).
 
-    .venv/bin/python bench/bench_checkpointers.py [--turns 200]
+    .venv/bin/python bench/bench_checkpointers.py [--turns 200] [--only ours,Sqlite]
+
+Savers marked "encrypted" store through the AES-GCM serializer that
+``BANK_AGENT_ENCRYPTION_KEY`` turns on (``checkpointers.encryption``); the
+second table sets each against the same saver unencrypted, in the same run.
 
 Each Redis-backed saver gets its own fresh redis-server (tests/services.py), so
 its memory figure is that thread alone: the sum of ``MEMORY USAGE`` over every
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -33,10 +38,15 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
+from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
 from checkpointers import aconnect
+from checkpointers.encryption import RotatingAesGcm
 from tests.services import RedisServer
 
 THREAD = {"configurable": {"thread_id": "bench-thread"}}
+ENCRYPTED = " (encrypted)"
 
 
 class Conversation(TypedDict):
@@ -75,9 +85,13 @@ def bank_graph():
 
 # -- the savers, each as an async context manager over a fresh server -------
 
+def encrypting() -> EncryptedSerializer:
+    return EncryptedSerializer(RotatingAesGcm([os.urandom(32)]), JsonPlusSerializer())
+
+
 @asynccontextmanager
-async def ours(server: RedisServer, mode: str) -> AsyncIterator:
-    async with aconnect(server.url, mode=mode) as saver:
+async def ours(url: str, encrypted: bool = False, **options: Any) -> AsyncIterator:
+    async with aconnect(url, serde=encrypting() if encrypted else None, **options) as saver:
         yield saver
 
 
@@ -117,13 +131,17 @@ async def in_memory() -> AsyncIterator:
 
 SAVERS: list[tuple[str, bool | None, Callable]] = [
     # (name, needs modules / plain Redis / no Redis (None), factory)
-    ("ours, modules mode", True, lambda s, w: ours(s, "modules")),
-    ("ours, plain mode", False, lambda s, w: ours(s, "plain")),
+    ("ours, modules mode", True, lambda s, w: ours(s.url, mode="modules")),
+    ("ours, modules mode" + ENCRYPTED, True, lambda s, w: ours(s.url, True, mode="modules")),
+    ("ours, plain mode", False, lambda s, w: ours(s.url, mode="plain")),
+    ("ours, plain mode" + ENCRYPTED, False, lambda s, w: ours(s.url, True, mode="plain")),
     ("upstream AsyncRedisSaver", True, lambda s, w: upstream(s, shallow=False)),
     ("upstream AsyncShallowRedisSaver", True, lambda s, w: upstream(s, shallow=True)),
     ("langgraph-checkpoint-plainredis", False, lambda s, w: plainredis(s)),
     ("AsyncSqliteSaver", None, lambda s, w: sqlite(w)),
+    ("AsyncSqliteSaver" + ENCRYPTED, None, lambda s, w: ours(f"sqlite:///{w}/encrypted.db", True)),
     ("InMemorySaver", None, lambda s, w: in_memory()),
+    ("InMemorySaver" + ENCRYPTED, None, lambda s, w: ours("memory://", True)),
 ]
 
 
@@ -203,6 +221,20 @@ def table(results: list[dict], turns: int) -> str:
     return "\n".join(rows)
 
 
+def encryption_table(results: list[dict]) -> str:
+    """Each encrypted saver against the same saver unencrypted."""
+    by_name = {r["name"]: r for r in results}
+    rows = ["| saver | turns/s clear | turns/s encrypted | encrypted / clear | ms/turn 1-20, clear -> encrypted |",
+            "|---|---:|---:|---:|---:|"]
+    for r in results:
+        clear = by_name.get(r["name"].removesuffix(ENCRYPTED))
+        if r["name"].endswith(ENCRYPTED) and clear:
+            rows.append(f"| {clear['name']} | {clear['turns_per_s']:.1f} | {r['turns_per_s']:.1f} "
+                        f"| {r['turns_per_s'] / clear['turns_per_s']:.2f}x "
+                        f"| {clear['early_ms']:.1f} -> {r['early_ms']:.1f} |")
+    return "\n".join(rows)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=200)
@@ -214,6 +246,8 @@ async def main() -> None:
         results = await race(chosen, args.turns, Path(workdir))
     print(f"\n{args.turns} turns, 4-node graph, canned model, one thread\n")
     print(table(results, args.turns))
+    print("\nEncryption at rest (AES-GCM), same run\n")
+    print(encryption_table(results))
 
 
 if __name__ == "__main__":

@@ -4,13 +4,14 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import AsyncIterator, Iterator
 
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.serde.base import SerializerProtocol
 
 
 @contextmanager
-def connect(url: str) -> Iterator[InMemorySaver]:
-    yield InMemorySaver()
+def connect(url: str, serde: SerializerProtocol | None = None) -> Iterator[InMemorySaver]:
+    yield InMemorySaver(serde=serde)
 
 
 @asynccontextmanager
-async def aconnect(url: str) -> AsyncIterator[InMemorySaver]:
-    yield InMemorySaver()
+async def aconnect(url: str, serde: SerializerProtocol | None = None) -> AsyncIterator[InMemorySaver]:
+    yield InMemorySaver(serde=serde)

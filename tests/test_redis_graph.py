@@ -1,6 +1,7 @@
 """A LangGraph graph through every Redis mode: resumed by a fresh saver from the
 same URL, same history as InMemorySaver, and delete_thread leaves no key."""
 
+import redis.asyncio.cluster
 from langgraph.checkpoint.memory import InMemorySaver
 
 from checkpointers import aconnect, connect
@@ -30,7 +31,7 @@ async def test_async_graph_resumes_from_a_fresh_saver(redis_target):
     config = {"configurable": {"thread_id": new_thread_id()}}
     async with aconnect(redis_target.url) as saver:
         if redis_target.name == "cluster":
-            assert type(saver.client).__name__ == "RedisCluster"
+            assert isinstance(saver.client, redis.asyncio.cluster.RedisCluster)
         await conversation_graph().compile(checkpointer=saver).ainvoke(turn("balance?"), config)
     async with aconnect(redis_target.url) as saver:
         graph = conversation_graph().compile(checkpointer=saver)

@@ -44,6 +44,7 @@ e.g. after a Redis restart, is retried on a new one).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -52,6 +53,7 @@ from typing import Any
 import redis
 import redis.asyncio
 import redis.asyncio.cluster
+from langgraph.checkpoint.serde.base import SerializerProtocol
 from redis.exceptions import RedisError, ResponseError
 
 from checkpointers.redis.modules import AsyncModulesRedisSaver, ModulesRedisSaver
@@ -162,6 +164,21 @@ def _waiting_pool(client: Any, pool_class: type, options: RedisOptions) -> Any:
     ))
 
 
+class QueueingRedisCluster(redis.asyncio.cluster.RedisCluster):
+    """redis-py's asyncio cluster client, whose commands wait for one of
+    ``MAX_CONNECTIONS`` places in flight: its nodes' pools raise ``MaxConnectionsError``
+    when full instead of waiting, as a single server's blocking pool does, so
+    a burst of sessions would fail rather than queue."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_flight = asyncio.Semaphore(MAX_CONNECTIONS)
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._in_flight:
+            return await super().execute_command(*args, **kwargs)
+
+
 def _handshake_sync(options: RedisOptions) -> tuple[Any, str]:
     client = _waiting_pool(
         redis.Redis(db=options.db, **options.client_kwargs()), redis.BlockingConnectionPool, options
@@ -199,37 +216,41 @@ async def _handshake_async(options: RedisOptions) -> tuple[Any, str]:
         raise _failure(options, error) from error
     if is_cluster:
         await client.aclose()
-        client = redis.asyncio.cluster.RedisCluster(**options.client_kwargs(asyncio=True))
+        client = QueueingRedisCluster(**options.client_kwargs(asyncio=True))
     return client, _choose(options, has_modules)
 
 
 @contextmanager
-def connect(url: str, **options: Any) -> Iterator[PlainRedisSaver | ModulesRedisSaver]:
-    """A synchronous saver for ``url``; see the module docstring for options."""
+def connect(url: str, serde: SerializerProtocol | None = None,
+            **options: Any) -> Iterator[PlainRedisSaver | ModulesRedisSaver]:
+    """A synchronous saver for ``url``, storing values with ``serde`` (e.g. an
+    ``EncryptedSerializer``); see the module docstring for options."""
     parsed = RedisOptions.parse(url, options)
     client, mode = _handshake_sync(parsed)
     try:
         if mode == "plain":
-            yield PlainRedisSaver(client, ttl_minutes=parsed.ttl, prefix=parsed.prefix)
+            saver = PlainRedisSaver(client, ttl_minutes=parsed.ttl, prefix=parsed.prefix, serde=serde)
         else:
-            saver = ModulesRedisSaver(redis_client=client, ttl=_ttl_config(parsed))
-            saver.setup()
-            yield saver
+            saver = ModulesRedisSaver(redis_client=client, ttl=_ttl_config(parsed), serde=serde)
+        saver.setup()
+        yield saver
     finally:
         client.close()
 
 
 @asynccontextmanager
-async def aconnect(url: str, **options: Any) -> AsyncIterator[AsyncPlainRedisSaver | AsyncModulesRedisSaver]:
-    """An asyncio saver for ``url``; see the module docstring for options."""
+async def aconnect(url: str, serde: SerializerProtocol | None = None,
+                   **options: Any) -> AsyncIterator[AsyncPlainRedisSaver | AsyncModulesRedisSaver]:
+    """An asyncio saver for ``url``, storing values with ``serde``; see the
+    module docstring for options. Its sync methods serve other threads."""
     parsed = RedisOptions.parse(url, options)
     client, mode = await _handshake_async(parsed)
     try:
         if mode == "plain":
-            yield AsyncPlainRedisSaver(client, ttl_minutes=parsed.ttl, prefix=parsed.prefix)
+            saver = AsyncPlainRedisSaver(client, ttl_minutes=parsed.ttl, prefix=parsed.prefix, serde=serde)
         else:
-            saver = AsyncModulesRedisSaver(redis_client=client, ttl=_ttl_config(parsed))
-            await saver.asetup()
-            yield saver
+            saver = AsyncModulesRedisSaver(redis_client=client, ttl=_ttl_config(parsed), serde=serde)
+        await saver.asetup()
+        yield saver
     finally:
         await client.aclose()

@@ -10,6 +10,15 @@ subclassed, not forked. What is changed, and why:
 - sync ``list`` returns inline channel values (e.g. messages) still as stored
   JSON dicts; we deserialise them as upstream's async ``alist`` does.
 - ``prune``: an empty thread list is a no-op, not a ``ValueError``.
+- metadata: upstream stores what it is given; we add the config's values
+  (``run_id``, ...) as ``InMemorySaver`` does, so ``list(filter={"run_id": ...})``
+  and ``delete_for_runs`` find them.
+- checkpoints come back as ``InMemorySaver``'s, without upstream's ``type``
+  and (for format 4, where sends are channel values) ``pending_sends`` keys.
+- ``serde``: upstream always uses its own JSON serializer. We encrypt channel
+  values and pending writes with the ``serde`` given (e.g. an
+  ``EncryptedSerializer``); the documents upstream searches (ids, metadata,
+  channel versions) stay JSON.
 - ``copy_thread`` and ``delete_for_runs``: missing upstream; built from its own
   primitives (list, put, put_writes, its search indexes and key layout).
 - channel values: upstream stores all of them inline in every checkpoint's
@@ -60,6 +69,7 @@ from langgraph.checkpoint.base import (
     CheckpointMetadata,
     CheckpointTuple,
     get_checkpoint_id,
+    get_checkpoint_metadata,
 )
 from langgraph.checkpoint.redis import RedisSaver
 from langgraph.checkpoint.redis.aio import AsyncRedisSaver
@@ -70,6 +80,9 @@ from langgraph.checkpoint.redis.util import (
     to_storage_safe_id,
     to_storage_safe_str,
 )
+from langgraph.checkpoint.redis.jsonplus_redis import JsonPlusRedisSerializer
+from langgraph.checkpoint.serde.base import CipherProtocol, SerializerProtocol
+from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.constants import TASKS
 from redisvl.query import FilterQuery
@@ -144,6 +157,26 @@ class ModulesFixes:
     ttl_config: dict[str, Any] | None
     _refreshed: dict[str, float]
     _encoded: dict[tuple[str, str, str], tuple[list, list[bytes]]]
+    _cipher: CipherProtocol | None
+
+    def _use_serde(self, serde: SerializerProtocol | None) -> None:
+        """Values and writes are ``BLOB_SERDE``'s msgpack; ``serde`` may add
+        encryption only (an ``EncryptedSerializer`` over ``JsonPlusSerializer``,
+        what ``checkpointers.connect`` passes). Upstream's own reads of writes
+        (``list``, sends) then decrypt through its serializer."""
+        self._refreshed, self._encoded = {}, {}
+        self._cipher = None
+        if serde is None:
+            return
+        if not (isinstance(serde, EncryptedSerializer) and isinstance(serde.serde, JsonPlusSerializer)):
+            raise TypeError("the modules-mode Redis saver stores values with langgraph's msgpack "
+                            "serializer; its serde may only add encryption (EncryptedSerializer "
+                            f"over JsonPlusSerializer), not {type(serde).__name__}")
+        self._cipher = serde.cipher
+        self.serde = _DecryptingRedisSerializer(serde.cipher)
+
+    def _dump_value(self, value: Any) -> tuple[str, bytes]:
+        return _sealed(self._cipher, *BLOB_SERDE.dumps_typed(value))
 
     def _plan_list(self, config, filter, before, limit) -> ListPlan:
         ns = config["configurable"].get("checkpoint_ns") if config else None
@@ -198,7 +231,7 @@ class ModulesFixes:
         history is encoded once, not again at every step. Items are treated as
         immutable once stored, as langgraph's reducers treat them."""
         if type(value) is not list or len(value) < REUSE_MIN_ITEMS:
-            return BLOB_SERDE.dumps_typed(value)
+            return self._dump_value(value)
         place = (thread_id, ns, channel)
         old_items, old_encoded = self._encoded.pop(place, ((), ()))
         encoded = []
@@ -208,12 +241,12 @@ class ModulesFixes:
                 continue
             type_, data = BLOB_SERDE.dumps_typed(item)
             if type_ != "msgpack":  # e.g. None: not an embeddable msgpack value
-                return BLOB_SERDE.dumps_typed(value)
+                return self._dump_value(value)
             encoded.append(data)
         if len(self._encoded) >= REUSE_MAX_CHANNELS:
             self._encoded.pop(next(iter(self._encoded)))
         self._encoded[place] = (list(value), encoded)
-        return "msgpack", _msgpack_array_header(len(value)) + b"".join(encoded)
+        return _sealed(self._cipher, "msgpack", _msgpack_array_header(len(value)) + b"".join(encoded))
 
     def _adopt(self, place: tuple[str, str, str], value: Any, data: bytes) -> None:
         """``value`` was loaded from ``data``: if that is the list last stored for
@@ -228,6 +261,7 @@ class ModulesFixes:
         """Upstream ``put``'s JSON document for the checkpoint, and the config it returns."""
         conf = config["configurable"]
         thread_id, ns = conf["thread_id"], conf.get("checkpoint_ns", "")
+        metadata = get_checkpoint_metadata(config, metadata)
         run_id = conf.get("run_id", metadata.get("run_id"))
         given_id = conf.get("checkpoint_id")
         checkpoint_id = given_id or conf.get("thread_ts", "") or checkpoint.get("id", "")
@@ -263,7 +297,7 @@ class ModulesFixes:
                "checkpoint_id": to_storage_safe_id(checkpoint_id)}
         commands, keys = [], []
         for position, (channel, value) in enumerate(writes):
-            type_, blob = BLOB_SERDE.dumps_typed(value)  # upstream's serde reads it back
+            type_, blob = self._dump_value(value)  # upstream's serializer reads it too
             idx = WRITES_IDX_MAP.get(channel, position)
             key = self._make_redis_checkpoint_writes_key_cached(thread_id, ns, checkpoint_id, task_id, idx)
             document = {**ids, "task_id": task_id, "task_path": task_path, "idx": idx,
@@ -325,9 +359,10 @@ class ModulesFixes:
             for channel, blob in zip(missing, next(replies) if fields else []):
                 type_, _, data = (blob or b"empty\0").partition(b"\0")
                 if type_ != b"empty":
-                    values[channel] = BLOB_SERDE.loads_typed((type_.decode(), data))
+                    type_, data = _opened(self._cipher, type_.decode(), data)
+                    values[channel] = BLOB_SERDE.loads_typed((type_, data))
                     self._adopt((conf["thread_id"], conf["checkpoint_ns"], channel), values[channel], data)
-            filled.append(item._replace(checkpoint={**item.checkpoint, "channel_values": values}))
+            filled.append(item._replace(checkpoint=_as_saved(item.checkpoint, values)))
         return filled
 
     def _get_tuple(self, config: RunnableConfig) -> Operation:
@@ -368,12 +403,14 @@ class ModulesFixes:
             parent_config=_thread_config(thread_id, ns, parent_id) if parent_id else None,
         )
         blob_reads, wanted = self._blob_reads([item])
+        # Before format 4 a checkpoint's sends were its parent's TASKS writes.
+        sends_of = parent_id if document["checkpoint"].get("v", 4) < 4 else None
         registries = [self._key_registry.make_write_keys_zset_key(thread_id, ns, i)
-                      for i in [checkpoint_id, *([parent_id] if parent_id else [])]]
+                      for i in [checkpoint_id, *([sends_of] if sends_of else [])]]
         replies = yield Call("self", "_pipeline", ([("ZRANGE", r, 0, -1) for r in registries] + blob_reads,))
         own_keys = [k.decode() for k in replies[0]]
         # As upstream: the parent's sends are its writes whose key names the channel.
-        send_keys = [k.decode() for k in replies[1] if TASKS.encode() in k] if parent_id else []
+        send_keys = [k.decode() for k in replies[1] if TASKS.encode() in k] if sends_of else []
         keys = own_keys + send_keys
         found = (yield Call("self", "_pipeline", ([("JSON.GET", k) for k in keys],))) if keys else []
         own = [_json(d) for d in found[:len(own_keys)] if d]
@@ -558,6 +595,42 @@ def _plain_json(value: Any) -> bool:
     return kind is str or kind is float or kind is bool or value is None
 
 
+class _DecryptingRedisSerializer(JsonPlusRedisSerializer):
+    """Upstream's JSON serializer (documents stay searchable JSON) that also
+    reads values ``cipher`` encrypted."""
+
+    def __init__(self, cipher: CipherProtocol) -> None:
+        super().__init__()
+        self.cipher = cipher
+
+    def loads_typed(self, data: tuple[str, bytes]) -> Any:
+        return super().loads_typed(_opened(self.cipher, *data))
+
+
+def _sealed(cipher: CipherProtocol | None, type_: str, data: bytes) -> tuple[str, bytes]:
+    """``(type_, data)`` encrypted as ``EncryptedSerializer`` stores it, if there is a cipher."""
+    if cipher is None:
+        return type_, data
+    name, sealed = cipher.encrypt(data)
+    return f"{type_}+{name}", sealed
+
+
+def _opened(cipher: CipherProtocol | None, type_: str, data: bytes) -> tuple[str, bytes]:
+    """``(type_, data)`` decrypted, if ``_sealed`` encrypted it (written before
+    encryption was turned on, it is returned as it is)."""
+    if "+" not in type_ or cipher is None:
+        return type_, data
+    type_, name = type_.split("+", 1)
+    return type_, cipher.decrypt(name, data)
+
+
+def _as_saved(checkpoint: dict[str, Any], values: dict[str, Any]) -> Checkpoint:
+    """The checkpoint as it was put: without upstream's storage ``type`` and,
+    from format 4 on (sends became channel values), ``pending_sends``."""
+    dropped = ("type", "pending_sends") if checkpoint.get("v", 4) >= 4 else ("type",)
+    return {**{k: v for k, v in checkpoint.items() if k not in dropped}, "channel_values": values}
+
+
 def _checkpoint_json(checkpoint: Checkpoint) -> dict[str, Any]:
     """Upstream's ``_dump_checkpoint`` of a checkpoint that is plain JSON."""
     versions = {k: str(v) for k, v in checkpoint["channel_versions"].items()}
@@ -569,9 +642,9 @@ class ModulesRedisSaver(SyncDriver, ModulesFixes, RedisSaver):
 
     upstream = RedisSaver
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, serde: SerializerProtocol | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._refreshed, self._encoded = {}, {}
+        self._use_serde(serde)
 
     def _execute(self, call: Call) -> Any:
         result = self._target(call, "")(*call.args, **call.kwargs)
@@ -589,9 +662,9 @@ class AsyncModulesRedisSaver(AsyncDriver, ModulesFixes, AsyncRedisSaver):
 
     upstream = AsyncRedisSaver
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, serde: SerializerProtocol | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._refreshed, self._encoded = {}, {}
+        self._use_serde(serde)
 
     async def _execute(self, call: Call) -> Any:
         result = self._target(call, "a")(*call.args, **call.kwargs)

@@ -20,6 +20,10 @@ Config = RunnableConfig | None
 class PlainRedisSaver(SyncDriver, PlainRedisBase):
     """Checkpoints in plain Redis through a synchronous redis-py client."""
 
+    def setup(self) -> None:
+        """Load the Lua scripts (see ``_load_scripts``)."""
+        self._run_sync(self._load_scripts())
+
     def _execute(self, call: Any) -> Any:
         method, args, kwargs = self._invocation(call)
         result = method(*args, **kwargs)
@@ -28,6 +32,10 @@ class PlainRedisSaver(SyncDriver, PlainRedisBase):
 
 class AsyncPlainRedisSaver(AsyncDriver, PlainRedisBase):
     """Checkpoints in plain Redis through a ``redis.asyncio`` client."""
+
+    async def asetup(self) -> None:
+        """Load the Lua scripts (see ``_load_scripts``)."""
+        await self._run(self._load_scripts())
 
     async def _execute(self, call: Any) -> Any:
         method, args, kwargs = self._invocation(call)

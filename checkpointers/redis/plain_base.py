@@ -301,6 +301,15 @@ class PlainRedisBase(BaseCheckpointSaver[str]):
 
     # -- operations (generators of calls) ----------------------------------
 
+    def _load_scripts(self) -> Operation:
+        """Load the scripts on the server (every primary of a cluster) at
+        connect, which also has a cluster client map the cluster. A first burst
+        on a fresh async cluster client otherwise failed here (every
+        ``EVALSHA`` falling back to ``SCRIPT LOAD`` at once, then a connection
+        used after it was closed, in redis-py 8.1)."""
+        for text in SCRIPTS.values():
+            yield Command(("SCRIPT LOAD", text))  # one name: the cluster client sends it to every primary
+
     def _get_tuple(self, config: RunnableConfig) -> Operation:
         thread_id = config["configurable"]["thread_id"]
         ns = config["configurable"].get("checkpoint_ns", "").encode()

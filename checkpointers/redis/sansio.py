@@ -4,11 +4,15 @@ An operation yields a call and receives the reply; what it hands to its
 caller it yields as ``Emit`` (a ``list`` operation many, others at most one:
 their result). The
 sync and async savers differ only in how they ``_execute`` one call, so each
-operation's logic exists once.
+operation's logic exists once. An async saver also serves the sync API to other
+threads (a sync node calling ``subgraph.invoke``, ``get_state_history`` run
+through ``asyncio.to_thread``), as ``AsyncSqliteSaver`` does: each call runs on
+the saver's event loop, where its asyncio client lives.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,44 +48,48 @@ def outcome(items: list[Any]) -> Any:
     return items[-1] if items else None
 
 
-class SyncDriver:
-    """``BaseCheckpointSaver``'s sync API over a mode's operations
-    (``_get_tuple``, ``_list``, ``_put``, ...), each run to completion."""
+class SyncAPI:
+    """``BaseCheckpointSaver``'s sync API over a mode's operations (``_get_tuple``,
+    ``_list``, ``_put``, ...); the driver says how one runs to completion."""
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return self._run_sync(self._get_tuple(config))
+
+    def list(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
+             before: RunnableConfig | None = None, limit: int | None = None) -> Iterator[CheckpointTuple]:
+        return self._stream_sync(self._list(config, filter, before, limit))
+
+    def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
+            new_versions: ChannelVersions) -> RunnableConfig:
+        return self._run_sync(self._put(config, checkpoint, metadata, new_versions))
+
+    def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
+                   task_path: str = "") -> None:
+        self._run_sync(self._put_writes(config, writes, task_id, task_path))
+
+    def delete_thread(self, thread_id: str) -> None:
+        self._run_sync(self._delete_thread(thread_id))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        self._run_sync(self._delete_for_runs(run_ids))
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        self._run_sync(self._copy_thread(source_thread_id, target_thread_id))
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        self._run_sync(self._prune(thread_ids, strategy))
+
+    def _run_sync(self, operation: Operation) -> Any:
+        return outcome(list(self._stream_sync(operation)))
+
+
+class SyncDriver(SyncAPI):
+    """Runs operations with a sync client, in the calling thread."""
 
     def _execute(self, call: Any) -> Any:
         raise NotImplementedError
 
-    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self._run(self._get_tuple(config))
-
-    def list(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
-             before: RunnableConfig | None = None, limit: int | None = None) -> Iterator[CheckpointTuple]:
-        return self._stream(self._list(config, filter, before, limit))
-
-    def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
-            new_versions: ChannelVersions) -> RunnableConfig:
-        return self._run(self._put(config, checkpoint, metadata, new_versions))
-
-    def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
-                   task_path: str = "") -> None:
-        self._run(self._put_writes(config, writes, task_id, task_path))
-
-    def delete_thread(self, thread_id: str) -> None:
-        self._run(self._delete_thread(thread_id))
-
-    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        self._run(self._delete_for_runs(run_ids))
-
-    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        self._run(self._copy_thread(source_thread_id, target_thread_id))
-
-    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        self._run(self._prune(thread_ids, strategy))
-
-    def _run(self, operation: Operation) -> Any:
-        return outcome(list(self._stream(operation)))
-
-    def _stream(self, operation: Operation) -> Iterator[Any]:
+    def _stream_sync(self, operation: Operation) -> Iterator[Any]:
         reply = None
         while (step := advance(operation, reply)) is not None:
             if isinstance(step, Emit):
@@ -89,8 +97,18 @@ class SyncDriver:
             reply = None if isinstance(step, Emit) else self._execute(step)
 
 
-class AsyncDriver:
-    """``BaseCheckpointSaver``'s async API over a mode's operations."""
+class AsyncDriver(SyncAPI):
+    """``BaseCheckpointSaver``'s async API over a mode's operations, and its
+    sync API for threads other than the event loop's."""
+
+    loop: asyncio.AbstractEventLoop | None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        try:
+            self.loop = asyncio.get_running_loop()
+        except RuntimeError:  # built outside a loop: the first async call binds it
+            self.loop = None
 
     async def _execute(self, call: Any) -> Any:
         raise NotImplementedError
@@ -127,8 +145,42 @@ class AsyncDriver:
         return outcome([item async for item in self._stream(operation)])
 
     async def _stream(self, operation: Operation) -> AsyncIterator[Any]:
+        self.loop = self.loop or asyncio.get_running_loop()
         reply = None
         while (step := advance(operation, reply)) is not None:
             if isinstance(step, Emit):
                 yield step.item
             reply = None if isinstance(step, Emit) else await self._execute(step)
+
+    # -- the sync API, for other threads -------------------------------------
+
+    def _run_sync(self, operation: Operation) -> Any:
+        return self._on_loop(self._run(operation))
+
+    def _stream_sync(self, operation: Operation) -> Iterator[Any]:
+        items = self._stream(operation)
+        while True:
+            try:
+                yield self._on_loop(anext(items))
+            except StopAsyncIteration:
+                return
+
+    def _on_loop(self, awaitable: Any) -> Any:
+        """Run ``awaitable`` on the saver's loop and wait for it in this thread."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if self.loop is None or running is self.loop:
+            if asyncio.iscoroutine(awaitable):
+                awaitable.close()
+            raise asyncio.InvalidStateError(
+                f"{type(self).__name__}'s sync methods serve other threads while its event loop "
+                "runs; on the loop's own thread (or before the saver is used there) await the "
+                "a-prefixed method instead (e.g. aget_tuple), or use checkpointers.connect's sync saver"
+            )
+        return asyncio.run_coroutine_threadsafe(_awaited(awaitable), self.loop).result()
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
