@@ -60,7 +60,7 @@ from checkpointers.redis.modules import AsyncModulesRedisSaver, ModulesRedisSave
 from checkpointers.redis.options import RedisOptions
 from checkpointers.redis.plain import AsyncPlainRedisSaver, PlainRedisSaver
 from checkpointers.redis.sansio import Operation
-from plugin_registry import redact
+from backends.registry import redact
 
 MAX_CONNECTIONS = 64
 

@@ -13,7 +13,7 @@ from redis.backoff import ExponentialBackoff
 from redis.credentials import CredentialProvider
 from redis.retry import Retry
 
-from plugin_registry import UnsupportedURL, redact
+from backends.registry import UnsupportedURL, redact
 
 MODES = ("auto", "modules", "plain")
 ENTRA_SCOPE = "https://redis.azure.com/.default"
