@@ -9,12 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.runnables import RunnableConfig
-
-from checkpointers.redis.plain_base import PlainRedisBase, Scan
-from checkpointers.redis.sansio import AsyncDriver, SyncDriver
-
-Config = RunnableConfig | None
+from checkpointers.redis.api import AsyncDriver, SyncDriver
+from checkpointers.redis.calls import Scan
+from checkpointers.redis.plain_base import PlainRedisBase
 
 
 class PlainRedisSaver(SyncDriver, PlainRedisBase):
@@ -37,7 +34,7 @@ class AsyncPlainRedisSaver(AsyncDriver, PlainRedisBase):
         """Load the Lua scripts (see ``_load_scripts``)."""
         await self._run(self._load_scripts())
 
-    async def _execute(self, call: Any) -> Any:
+    async def _aexecute(self, call: Any) -> Any:
         method, args, kwargs = self._invocation(call)
         if isinstance(call, Scan):
             return [key async for key in method(*args, **kwargs)]
