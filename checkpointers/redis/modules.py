@@ -242,9 +242,11 @@ class ModulesFixes:
         values = checkpoint["channel_values"]
         blobs: list[Any] = []
         for channel, version in new_versions.items():
-            type_, data = (self._dump_blob(thread_id, ns, channel, values[channel])
-                           if channel in values else ("empty", b""))
-            blobs += [blob_field(ns, channel, version), type_.encode() + b"\0" + data]
+            if channel in values:
+                type_, data = self._dump_blob(thread_id, ns, channel, values[channel])
+                blobs += [blob_field(ns, channel, version), type_.encode() + b"\0" + data]
+            else:
+                blobs += [blob_field(ns, channel, version), EMPTY_BLOB]
         blob_key = self._blob_key(thread_id)
         document, stored = self._checkpoint_document(config, {**checkpoint, "channel_values": {}}, metadata)
         key = self._make_redis_checkpoint_key_cached(thread_id, ns, stored["configurable"]["checkpoint_id"])
