@@ -35,6 +35,12 @@ between a back end's sync and async classes::
         async def aget(self, key):
             return await arun(self._get(key), self._aexecute)
 
+The driver hands each call to the executor untouched, so a call may bundle
+work (e.g. a list of requests the executor runs concurrently). Every exception
+an executor raises is thrown into the operation; there is no need to pick the
+"expected" ones in the executor, as an uncaught one leaves the operation and
+reaches the caller with its own type and traceback.
+
 ``run(operation, execute)`` and ``arun(operation, aexecute)`` drive an
 operation to its result; ``stream(operation, execute)`` and
 ``astream(operation, aexecute)`` to its emitted items. ``Emit`` inside ``run``

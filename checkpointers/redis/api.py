@@ -34,9 +34,10 @@ def _checked(strategy: str) -> str:
     return strategy
 
 
-class SyncAPI:
+class SaverAPI:
     """``BaseCheckpointSaver``'s sync API over a mode's operations (``_get_tuple``,
-    ``_list``, ``_put``, ...); the driver says how one runs to completion."""
+    ``_list``, ``_put``, ...); a subclass says where they run (``_run_sync``,
+    ``_stream_sync``)."""
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return self._run_sync(self._get_tuple(config))
@@ -66,8 +67,8 @@ class SyncAPI:
         self._run_sync(self._prune(thread_ids, _checked(strategy)))
 
 
-class SyncDriver(SyncAPI):
-    """Runs operations with a sync client, in the calling thread."""
+class SyncSaverAPI(SaverAPI):
+    """Runs operations in the calling thread, each call with ``_execute`` on a sync client."""
 
     def _execute(self, call: Any) -> Any:
         raise NotImplementedError
@@ -79,7 +80,7 @@ class SyncDriver(SyncAPI):
         return stream(operation, self._execute)
 
 
-class AsyncDriver(SyncAPI):
+class AsyncSaverAPI(SaverAPI):
     """``BaseCheckpointSaver``'s async API over a mode's operations, and its
     sync API for threads other than the event loop's."""
 

@@ -89,7 +89,7 @@ from redisvl.query import FilterQuery
 from redisvl.query.filter import Tag
 
 from backends.sansio import Emit, Operation
-from checkpointers.redis.api import AsyncDriver, SyncDriver
+from checkpointers.redis.api import AsyncSaverAPI, SyncSaverAPI
 from checkpointers.redis.layout import EMPTY_BLOB, blob_field
 
 # Blobs and written values: langgraph's msgpack serializer, several times
@@ -662,7 +662,7 @@ def _checkpoint_json(checkpoint: Checkpoint) -> dict[str, Any]:
     return {"type": "json", **checkpoint, "channel_versions": versions, "pending_sends": []}
 
 
-class ModulesRedisSaver(SyncDriver, ModulesFixes, RedisSaver):
+class ModulesRedisSaver(SyncSaverAPI, ModulesFixes, RedisSaver):
     """``langgraph-checkpoint-redis``'s ``RedisSaver`` with its gaps fixed."""
 
     def __init__(self, *args: Any, serde: SerializerProtocol | None = None, **kwargs: Any) -> None:
@@ -690,7 +690,7 @@ class ModulesRedisSaver(SyncDriver, ModulesFixes, RedisSaver):
         return pipe.execute(raise_on_error=raise_on_error)
 
 
-class AsyncModulesRedisSaver(AsyncDriver, ModulesFixes, AsyncRedisSaver):
+class AsyncModulesRedisSaver(AsyncSaverAPI, ModulesFixes, AsyncRedisSaver):
     """``langgraph-checkpoint-redis``'s ``AsyncRedisSaver`` with its gaps fixed."""
 
     def __init__(self, *args: Any, serde: SerializerProtocol | None = None, **kwargs: Any) -> None:

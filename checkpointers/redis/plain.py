@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkpointers.redis.api import AsyncDriver, SyncDriver
+from checkpointers.redis.api import AsyncSaverAPI, SyncSaverAPI
 from checkpointers.redis.calls import Scan
 from checkpointers.redis.plain_base import PlainRedisBase
 
 
-class PlainRedisSaver(SyncDriver, PlainRedisBase):
+class PlainRedisSaver(SyncSaverAPI, PlainRedisBase):
     """Checkpoints in plain Redis through a synchronous redis-py client."""
 
     def setup(self) -> None:
@@ -27,7 +27,7 @@ class PlainRedisSaver(SyncDriver, PlainRedisBase):
         return list(result) if isinstance(call, Scan) else result
 
 
-class AsyncPlainRedisSaver(AsyncDriver, PlainRedisBase):
+class AsyncPlainRedisSaver(AsyncSaverAPI, PlainRedisBase):
     """Checkpoints in plain Redis through a ``redis.asyncio`` client."""
 
     async def asetup(self) -> None:
