@@ -19,7 +19,7 @@ from agent.models import ModelUnavailable, default_model
 from agent.nodes import SessionOwnershipError
 from agent.persistence import open_memory
 from agent.sessions import Sessions, SessionUnavailable
-from plugin_registry import UnsupportedURL
+from backends.registry import UnsupportedURL
 
 USER_ERRORS = (
     InvalidContext, InvalidMessage, SessionUnavailable, SessionOwnershipError, ModelUnavailable,

@@ -14,7 +14,7 @@ from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any
 
 from checkpointers.encryption import serializer_from_env
-from plugin_registry import SchemeRegistry, UnsupportedURL
+from backends.registry import SchemeRegistry, UnsupportedURL
 
 registry = SchemeRegistry(
     kind="checkpointer",

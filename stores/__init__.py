@@ -7,7 +7,7 @@ Schemes: ``memory://``, ``sqlite:///path`` and ``cosmos://``; more through the
 options ``index`` (LangGraph ``IndexConfig``) and ``ttl`` (``TTLConfig``).
 """
 
-from plugin_registry import SchemeRegistry, UnsupportedURL
+from backends.registry import SchemeRegistry, UnsupportedURL
 
 registry = SchemeRegistry(
     kind="store",

@@ -56,7 +56,7 @@ from langgraph.store.base import (
     tokenize_path,
 )
 
-from plugin_registry import UnsupportedURL, redact
+from backends.registry import UnsupportedURL, redact
 from stores.cosmos_base import (
     BatchPlan,
     Capabilities,

@@ -6,7 +6,7 @@ from typing import Any, AsyncIterator, Iterator
 from langgraph.store.sqlite import SqliteStore
 from langgraph.store.sqlite.aio import AsyncSqliteStore
 
-from plugin_registry import sqlite_path
+from backends.registry import sqlite_path
 
 
 @contextmanager

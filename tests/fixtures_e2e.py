@@ -288,7 +288,7 @@ def agent_world(agent_world_on, redis_modules):
     return agent_world_on(redis_modules.url)
 
 
-PROJECT_FILES = ("agent", "checkpointers", "stores", "plugin_registry.py", "langgraph.json")
+PROJECT_FILES = ("agent", "checkpointers", "stores", "backends", "langgraph.json")
 LANGGRAPH = Path(sys.executable).parent / "langgraph"
 
 

@@ -19,7 +19,7 @@ from langgraph.store.base import (
 from langgraph.store.memory import InMemoryStore
 
 import stores
-from plugin_registry import UnsupportedURL
+from backends.registry import UnsupportedURL
 from stores import cosmos
 from stores.cosmos_base import (
     Capabilities,

@@ -3,7 +3,7 @@
 import pytest
 
 from agent import memory, persistence
-from plugin_registry import UnsupportedURL
+from backends.registry import UnsupportedURL
 
 
 async def test_store_url_with_embeddings_gives_semantic_search_on_cosmos(cosmos_url, fake_openai, monkeypatch):

@@ -82,11 +82,13 @@ def test_auto_mode_logs_its_choice(redis_plain, redis_modules, caplog):
     assert f"Redis checkpointer at {redis_modules.url}: modules mode (detected)" in logged
 
 
-def test_auto_mode_when_module_list_is_refused(tmp_path):
+async def test_auto_mode_when_module_list_is_refused(tmp_path):
     server = RedisServer(tmp_path, modules=True,
                          extra_args=["--rename-command", "MODULE", ""]).start()
     try:
         with connect(server.url) as saver:
             assert type(saver).__name__ == "ModulesRedisSaver"
+        async with aconnect(server.url) as saver:
+            assert type(saver).__name__ == "AsyncModulesRedisSaver"
     finally:
         server.stop()

@@ -7,7 +7,7 @@ import types
 import pytest
 
 from checkpointers.redis.options import ENTRA_SCOPE, EntraIdCredentials, RedisOptions
-from plugin_registry import UnsupportedURL
+from backends.registry import UnsupportedURL
 
 
 def test_url_options_and_keyword_overrides():

@@ -47,17 +47,17 @@ subclassed, not forked. What is changed, and why:
   re-arm every key of the thread, at most every ``ttl / 10`` per thread and
   process: a thread touched at least every 0.9 x TTL keeps all its history.
 
-Maintenance operations are generators of ``Call``s (see ``sansio``), so the
-sync and async classes only execute calls.
+Operations are generators of the typed calls below (``Pipeline``, ``Search``,
+``Upstream*``; see ``backends.sansio``), so the sync and async classes only
+execute calls.
 """
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -88,7 +88,9 @@ from langgraph.constants import TASKS
 from redisvl.query import FilterQuery
 from redisvl.query.filter import Tag
 
-from checkpointers.redis.sansio import AsyncDriver, Emit, Operation, SyncDriver
+from backends.sansio import Emit, Operation
+from checkpointers.redis.api import AsyncSaverAPI, SyncSaverAPI
+from checkpointers.redis.layout import EMPTY_BLOB, blob_field
 
 # Blobs and written values: langgraph's msgpack serializer, several times
 # faster than upstream's JSON one (LangChain to_json / revive with import lookups).
@@ -103,14 +105,44 @@ REUSE_MAX_CHANNELS = 1_000
 
 
 @dataclass(frozen=True)
-class Call:
-    """Call ``method`` on the saver (``target="saver"``: ``a``-prefixed in async),
-    on the saver without renaming (``"self"``) or on one of its attributes."""
+class Pipeline:
+    """Run ``commands`` in one round trip (not a transaction). With
+    ``raise_on_error`` false a refused command's reply is its error."""
 
-    target: str
-    method: str
-    args: tuple = ()
-    kwargs: dict = field(default_factory=dict)
+    commands: list[tuple]
+    raise_on_error: bool = True
+
+
+@dataclass(frozen=True)
+class Search:
+    """Run a RediSearch query on upstream's checkpoints index or, with
+    ``writes``, on its writes index."""
+
+    query: FilterQuery
+    writes: bool = False
+
+
+@dataclass(frozen=True)
+class UpstreamGetTuple:
+    """Upstream's own ``get_tuple`` (its search fallbacks before setup)."""
+
+    config: RunnableConfig
+
+
+@dataclass(frozen=True)
+class UpstreamList:
+    """Upstream's own ``list``, collected."""
+
+    config: RunnableConfig | None
+    filter: dict[str, Any] | None
+    limit: int | None
+
+
+@dataclass(frozen=True)
+class UpstreamDeleteThread:
+    """Upstream's own ``delete_thread``."""
+
+    thread_id: str
 
 
 @dataclass
@@ -210,9 +242,11 @@ class ModulesFixes:
         values = checkpoint["channel_values"]
         blobs: list[Any] = []
         for channel, version in new_versions.items():
-            type_, data = (self._dump_blob(thread_id, ns, channel, values[channel])
-                           if channel in values else ("empty", b""))
-            blobs += [_blob_field(ns, channel, version), type_.encode() + b"\0" + data]
+            if channel in values:
+                type_, data = self._dump_blob(thread_id, ns, channel, values[channel])
+                blobs += [blob_field(ns, channel, version), type_.encode() + b"\0" + data]
+            else:
+                blobs += [blob_field(ns, channel, version), EMPTY_BLOB]
         blob_key = self._blob_key(thread_id)
         document, stored = self._checkpoint_document(config, {**checkpoint, "channel_values": {}}, metadata)
         key = self._make_redis_checkpoint_key_cached(thread_id, ns, stored["configurable"]["checkpoint_id"])
@@ -222,7 +256,7 @@ class ModulesFixes:
         expiry = [("PEXPIRE", blob_key, self._ttl_ms())] if blobs and self._ttl_ms() else []
         yield from self._store(commands, expiry + self._expiry([key, pointer]))
         yield from self._refresh_thread(thread_id)
-        yield Emit(stored)
+        return stored
 
     def _dump_blob(self, thread_id: str, ns: str, channel: str, value: Any) -> tuple[str, bytes]:
         """``BLOB_SERDE``'s dump of ``value``. A list reuses the encoding of the
@@ -322,19 +356,18 @@ class ModulesFixes:
         """Run ``commands`` and then ``expiry`` in one pipeline. As upstream's, a
         refused EXPIRE does not fail the write, and where RedisJSON predates
         JSON.MERGE (2.6) the flag is set with JSON.SET instead."""
-        replies = yield Call("self", "_pipeline", (commands + expiry,), {"raise_on_error": False})
+        replies = yield Pipeline(commands + expiry, raise_on_error=False)
         for command, reply in zip(commands, replies):
             if not isinstance(reply, Exception):
                 continue
             if command[0] != "JSON.MERGE":
                 raise reply
-            yield Call("self", "_pipeline", ([("JSON.SET", command[1], "$.has_writes", "true")],),
-                       {"raise_on_error": False})
+            yield Pipeline([("JSON.SET", command[1], "$.has_writes", "true")], raise_on_error=False)
 
     def _with_values(self, tuples: list[CheckpointTuple]) -> Operation:
         """The tuples with their channel values loaded from the blob hashes."""
         commands, wanted = self._blob_reads(tuples)
-        replies = (yield Call("self", "_pipeline", (commands,))) if commands else []
+        replies = (yield Pipeline(commands)) if commands else []
         return self._fill_values(tuples, wanted, replies)
 
     def _blob_reads(self, tuples: list[CheckpointTuple]) -> tuple[list[tuple], list]:
@@ -343,7 +376,7 @@ class ModulesFixes:
         for item in tuples:
             conf, versions = item.config["configurable"], item.checkpoint["channel_versions"]
             missing = [ch for ch in versions if ch not in item.checkpoint["channel_values"]]
-            wanted.append((missing, [_blob_field(conf["checkpoint_ns"], ch, versions[ch]) for ch in missing]))
+            wanted.append((missing, [blob_field(conf["checkpoint_ns"], ch, versions[ch]) for ch in missing]))
         commands = [("HMGET", self._blob_key(t.config["configurable"]["thread_id"]), *fields)
                     for t, (_, fields) in zip(tuples, wanted) if fields]
         return commands, wanted
@@ -357,7 +390,7 @@ class ModulesFixes:
             values = self._recursive_deserialize(dict(item.checkpoint["channel_values"]))
             conf = item.config["configurable"]
             for channel, blob in zip(missing, next(replies) if fields else []):
-                type_, _, data = (blob or b"empty\0").partition(b"\0")
+                type_, _, data = (blob or EMPTY_BLOB).partition(b"\0")
                 if type_ != b"empty":
                     type_, data = _opened(self._cipher, type_.decode(), data)
                     values[channel] = BLOB_SERDE.loads_typed((type_, data))
@@ -370,23 +403,22 @@ class ModulesFixes:
         thread_id, ns = conf["thread_id"], conf.get("checkpoint_ns", "")
         checkpoint_id = get_checkpoint_id(config)
         if not self._key_registry:  # not set up: upstream's search fallbacks
-            found = yield Call("upstream", "get_tuple", (config,))
+            found = yield UpstreamGetTuple(config)
             found = (yield from self._with_values([found]))[0] if found else None
         elif checkpoint_id and checkpoint_id != EMPTY_ID_SENTINEL:
             key = self._make_redis_checkpoint_key_cached(thread_id, ns, checkpoint_id)
             found = yield from self._read_checkpoint(config, key)
         else:
             pointer = self._make_redis_checkpoint_latest_key(thread_id, ns)
-            (key,) = yield Call("self", "_pipeline", ([("GET", pointer)],))
+            (key,) = yield Pipeline([("GET", pointer)])
             found = (yield from self._read_checkpoint(config, key.decode())) if key else None
         yield from self._refresh_thread(thread_id)
-        if found is not None:
-            yield Emit(found)
+        return found
 
     def _read_checkpoint(self, config: RunnableConfig, key: str) -> Operation:
         """Upstream's ``get_tuple`` of the document at ``key``, through its key
         registry, in two round trips (three with writes) instead of five."""
-        (raw,) = yield Call("self", "_pipeline", ([("JSON.GET", key)],))
+        (raw,) = yield Pipeline([("JSON.GET", key)])
         if not raw:
             return None
         document = _json(raw)
@@ -407,12 +439,12 @@ class ModulesFixes:
         sends_of = parent_id if document["checkpoint"].get("v", 4) < 4 else None
         registries = [self._key_registry.make_write_keys_zset_key(thread_id, ns, i)
                       for i in [checkpoint_id, *([sends_of] if sends_of else [])]]
-        replies = yield Call("self", "_pipeline", ([("ZRANGE", r, 0, -1) for r in registries] + blob_reads,))
+        replies = yield Pipeline([("ZRANGE", r, 0, -1) for r in registries] + blob_reads)
         own_keys = [k.decode() for k in replies[0]]
         # As upstream: the parent's sends are its writes whose key names the channel.
         send_keys = [k.decode() for k in replies[1] if TASKS.encode() in k] if sends_of else []
         keys = own_keys + send_keys
-        found = (yield Call("self", "_pipeline", ([("JSON.GET", k) for k in keys],))) if keys else []
+        found = (yield Pipeline([("JSON.GET", k) for k in keys])) if keys else []
         own = [_json(d) for d in found[:len(own_keys)] if d]
         writes = {(w.get("task_id", ""), str(w.get("idx", 0))): {
             "task_id": w.get("task_id", ""), "idx": str(w.get("idx", 0)), "channel": w.get("channel", ""),
@@ -429,26 +461,28 @@ class ModulesFixes:
         return self._fill_values([item], wanted, replies[len(registries):])[0]
 
     def _list(self, config, filter, before, limit) -> Operation:
-        plan = self._plan_list(config, filter, before, limit)
-        found = yield Call("upstream", "list", (plan.config,), {"filter": plan.filter, "limit": plan.limit})
-        admitted = [item for item in found if not plan.full and plan.admit(item)]
-        for item in (yield from self._with_values(admitted)):
+        for item in (yield from self._listed(config, filter, before, limit)):
             yield Emit(item)
 
+    def _listed(self, config, filter=None, before=None, limit=None) -> Operation:
+        """What ``list`` hands out, as one list."""
+        plan = self._plan_list(config, filter, before, limit)
+        found = yield UpstreamList(plan.config, plan.filter, plan.limit)
+        admitted = [item for item in found if not plan.full and plan.admit(item)]
+        return (yield from self._with_values(admitted))
+
     def _delete_thread(self, thread_id: str) -> Operation:
-        yield Call("upstream", "delete_thread", (thread_id,))
-        yield Call("self", "_pipeline", ([("DEL", self._blob_key(thread_id))],))
+        yield UpstreamDeleteThread(thread_id)
+        yield Pipeline([("DEL", self._blob_key(thread_id))])
 
     # -- maintenance operations --------------------------------------------
 
     def _prune(self, thread_ids: Sequence[str], strategy: str) -> Operation:
-        if strategy not in ("keep_latest", "delete"):
-            raise ValueError(f"unknown prune strategy {strategy!r}: use 'keep_latest' or 'delete'")
         for thread_id in thread_ids:
             if strategy == "delete":
-                yield Call("saver", "delete_thread", (thread_id,))
+                yield from self._delete_thread(thread_id)
                 continue
-            tuples = yield Call("saver", "list", (_thread_config(thread_id),))
+            tuples = yield from self._listed(_thread_config(thread_id))
             newest: dict[str, str] = {}
             for item in tuples:
                 conf = item.config["configurable"]
@@ -463,12 +497,12 @@ class ModulesFixes:
                 filter_expression=Tag("run_id") == to_storage_safe_id(run_id),
                 return_fields=["thread_id"], num_results=SEARCH_LIMIT,
             )
-            found = yield Call("checkpoints_index", "search", (query,))
+            found = yield Search(query)
             for thread_id in {doc.thread_id for doc in found.docs}:
-                tuples = yield Call("saver", "list", (_thread_config(thread_id),))
+                tuples = yield from self._listed(_thread_config(thread_id))
                 doomed_by_thread[thread_id] += [t for t in tuples if t.metadata.get("run_id") == run_id]
         for thread_id, doomed in doomed_by_thread.items():
-            tuples = yield Call("saver", "list", (_thread_config(thread_id),))
+            tuples = yield from self._listed(_thread_config(thread_id))
             yield from self._delete_checkpoints(thread_id, doomed, tuples)
 
     def _delete_checkpoints(
@@ -485,20 +519,20 @@ class ModulesFixes:
             keys.append(self._make_redis_checkpoint_key(thread_id, ns, item.checkpoint["id"]))
             if self._key_registry:
                 keys.append(self._key_registry.make_write_keys_zset_key(thread_id, ns, item.checkpoint["id"]))
-            found = yield Call("checkpoint_writes_index", "search", (FilterQuery(
+            found = yield Search(FilterQuery(
                 filter_expression=(Tag("thread_id") == to_storage_safe_id(thread_id))
                 & (Tag("checkpoint_id") == to_storage_safe_id(item.checkpoint["id"])),
-                return_fields=["checkpoint_id"], num_results=SEARCH_LIMIT),))
+                return_fields=["checkpoint_id"], num_results=SEARCH_LIMIT), writes=True)
             keys += [doc.id for doc in found.docs]
-        live = {_blob_field(t.config["configurable"]["checkpoint_ns"], ch, v)
+        live = {blob_field(t.config["configurable"]["checkpoint_ns"], ch, v)
                 for t in tuples if t.checkpoint["id"] not in doomed_ids
                 for ch, v in t.checkpoint["channel_versions"].items()}
         blob_key = self._blob_key(thread_id)
-        (fields,) = yield Call("self", "_pipeline", ([("HKEYS", blob_key)],))
+        (fields,) = yield Pipeline([("HKEYS", blob_key)])
         dead = [f for f in fields if f not in live]
         # One DEL per key: on a cluster the keys live in different slots.
         deletes = [("DEL", key) for key in keys] + ([("HDEL", blob_key, *dead)] if dead else [])
-        yield Call("self", "_pipeline", (deletes,))
+        yield Pipeline(deletes)
         survivors: dict[str, str] = {}
         for item in tuples:
             if item.checkpoint["id"] not in doomed_ids:
@@ -508,23 +542,23 @@ class ModulesFixes:
             pointer = self._make_redis_checkpoint_latest_key(thread_id, ns)
             if ns in survivors:
                 latest = self._make_redis_checkpoint_key(thread_id, ns, survivors[ns])
-                yield Call("_redis", "set", (pointer, latest))
+                yield Pipeline([("SET", pointer, latest)])
             else:
-                yield Call("self", "_pipeline", ([("DEL", pointer)],))
+                yield Pipeline([("DEL", pointer)])
 
     def _copy_thread(self, source_thread_id: str, target_thread_id: str) -> Operation:
-        tuples = yield Call("saver", "list", (_thread_config(source_thread_id),))
+        tuples = yield from self._listed(_thread_config(source_thread_id))
         for item in sorted(tuples, key=lambda t: t.checkpoint["id"]):
             ns = item.config["configurable"]["checkpoint_ns"]
             parent = get_checkpoint_id(item.parent_config) if item.parent_config else None
-            stored = yield Call("saver", "put", (
+            stored = yield from self._put(
                 _thread_config(target_thread_id, ns, parent), item.checkpoint,
-                item.metadata, dict(item.checkpoint["channel_versions"])))
+                item.metadata, dict(item.checkpoint["channel_versions"]))
             by_task: dict[str, list[tuple[str, Any]]] = defaultdict(list)
             for task_id, channel, value in item.pending_writes or []:
                 by_task[task_id].append((channel, value))
             for task_id, writes in by_task.items():
-                yield Call("saver", "put_writes", (stored, writes, task_id))
+                yield from self._put_writes(stored, writes, task_id, "")
 
     def _refresh_thread(self, thread_id: str) -> Operation:
         """Re-arm the TTL of every key of the thread (throttled, see module doc)."""
@@ -534,31 +568,22 @@ class ModulesFixes:
             return
         self._refreshed[thread_id] = now
         keys: list[str] = []
-        for index in ("checkpoints_index", "checkpoint_writes_index"):
-            found = yield Call(index, "search", (FilterQuery(
+        for writes in (False, True):
+            found = yield Search(FilterQuery(
                 filter_expression=Tag("thread_id") == to_storage_safe_id(thread_id),
-                return_fields=["checkpoint_ns", "checkpoint_id"], num_results=SEARCH_LIMIT),))
+                return_fields=["checkpoint_ns", "checkpoint_id"], num_results=SEARCH_LIMIT), writes=writes)
             keys += [doc.id for doc in found.docs]
-            if index == "checkpoints_index":
+            if not writes:
                 for doc in found.docs:
                     ns, cid = from_storage_safe_str(doc.checkpoint_ns), doc.checkpoint_id
                     keys.append(self._make_redis_checkpoint_latest_key(thread_id, ns))
                     if self._key_registry:
                         keys.append(self._key_registry.make_write_keys_zset_key(thread_id, ns, cid))
         keys.append(self._blob_key(thread_id))
-        yield Call("self", "_pipeline", ([("PEXPIRE", key, self._ttl_ms()) for key in sorted(set(keys))],))
+        yield Pipeline([("PEXPIRE", key, self._ttl_ms()) for key in sorted(set(keys))])
 
-    def _target(self, call: Call, prefix: str) -> Any:
-        if call.target == "saver":
-            return getattr(self, prefix + call.method)
-        if call.target == "upstream":  # the upstream class's own method
-            return getattr(self.upstream, prefix + call.method).__get__(self)
-        owner = self if call.target == "self" else getattr(self, call.target)
-        return getattr(owner, call.method)
-
-
-def _blob_field(ns: str, channel: str, version: Any) -> bytes:
-    return f"{ns}\x00{channel}\x00{version}".encode()
+    def _index(self, call: Search) -> Any:
+        return self.checkpoint_writes_index if call.writes else self.checkpoints_index
 
 
 def _msgpack_array_header(length: int) -> bytes:
@@ -637,18 +662,26 @@ def _checkpoint_json(checkpoint: Checkpoint) -> dict[str, Any]:
     return {"type": "json", **checkpoint, "channel_versions": versions, "pending_sends": []}
 
 
-class ModulesRedisSaver(SyncDriver, ModulesFixes, RedisSaver):
+class ModulesRedisSaver(SyncSaverAPI, ModulesFixes, RedisSaver):
     """``langgraph-checkpoint-redis``'s ``RedisSaver`` with its gaps fixed."""
-
-    upstream = RedisSaver
 
     def __init__(self, *args: Any, serde: SerializerProtocol | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._use_serde(serde)
 
-    def _execute(self, call: Call) -> Any:
-        result = self._target(call, "")(*call.args, **call.kwargs)
-        return list(result) if isinstance(result, Iterator) else result
+    def _execute(self, call: Any) -> Any:
+        match call:
+            case Pipeline():
+                return self._pipeline(call.commands, call.raise_on_error)
+            case Search():
+                return self._index(call).search(call.query)
+            case UpstreamGetTuple():
+                return RedisSaver.get_tuple(self, call.config)
+            case UpstreamList():
+                return list(RedisSaver.list(self, call.config, filter=call.filter, limit=call.limit))
+            case UpstreamDeleteThread():
+                return RedisSaver.delete_thread(self, call.thread_id)
+        raise TypeError(f"not a modules-mode call: {call!r}")
 
     def _pipeline(self, commands: list[tuple], raise_on_error: bool = True) -> list[Any]:
         pipe = self._redis.pipeline(transaction=False)
@@ -657,20 +690,27 @@ class ModulesRedisSaver(SyncDriver, ModulesFixes, RedisSaver):
         return pipe.execute(raise_on_error=raise_on_error)
 
 
-class AsyncModulesRedisSaver(AsyncDriver, ModulesFixes, AsyncRedisSaver):
+class AsyncModulesRedisSaver(AsyncSaverAPI, ModulesFixes, AsyncRedisSaver):
     """``langgraph-checkpoint-redis``'s ``AsyncRedisSaver`` with its gaps fixed."""
-
-    upstream = AsyncRedisSaver
 
     def __init__(self, *args: Any, serde: SerializerProtocol | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._use_serde(serde)
 
-    async def _execute(self, call: Call) -> Any:
-        result = self._target(call, "a")(*call.args, **call.kwargs)
-        if inspect.isasyncgen(result):
-            return [item async for item in result]
-        return await result if inspect.isawaitable(result) else result
+    async def _aexecute(self, call: Any) -> Any:
+        match call:
+            case Pipeline():
+                return await self._pipeline(call.commands, call.raise_on_error)
+            case Search():
+                return await self._index(call).search(call.query)
+            case UpstreamGetTuple():
+                return await AsyncRedisSaver.aget_tuple(self, call.config)
+            case UpstreamList():
+                return [item async for item in AsyncRedisSaver.alist(
+                    self, call.config, filter=call.filter, limit=call.limit)]
+            case UpstreamDeleteThread():
+                return await AsyncRedisSaver.adelete_thread(self, call.thread_id)
+        raise TypeError(f"not a modules-mode call: {call!r}")
 
     async def _pipeline(self, commands: list[tuple], raise_on_error: bool = True) -> list[Any]:
         pipe = self._redis.pipeline(transaction=False)

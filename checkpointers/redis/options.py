@@ -13,7 +13,7 @@ from redis.backoff import ExponentialBackoff
 from redis.credentials import CredentialProvider
 from redis.retry import Retry
 
-from plugin_registry import UnsupportedURL, redact
+from backends.registry import UnsupportedURL, redact
 
 MODES = ("auto", "modules", "plain")
 ENTRA_SCOPE = "https://redis.azure.com/.default"
@@ -99,6 +99,13 @@ class RedisOptions:
         elif name not in ("mode", "prefix", "cluster", "ssl_cert_reqs", "ssl_ca_certs"):
             raise UnsupportedURL(f"unknown Redis checkpointer option {name!r} in {redact(self.url)!r}")
         setattr(self, name, value)
+
+    def ttl_config(self) -> dict[str, Any] | None:
+        """The modules mode's ``ttl`` argument for ``langgraph-checkpoint-redis``."""
+        if not self.ttl:
+            return None
+        # Upstream truncates to whole seconds, and EXPIRE 0 would delete at once.
+        return {"default_ttl": max(self.ttl, 1 / 60), "refresh_on_read": True}
 
     def client_kwargs(self, asyncio: bool = False) -> dict[str, Any]:
         """Keyword arguments for ``redis.Redis`` / ``RedisCluster``, or with

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.runnables import RunnableConfig
-
-from checkpointers.redis.plain_base import PlainRedisBase, Scan
-from checkpointers.redis.sansio import AsyncDriver, SyncDriver
-
-Config = RunnableConfig | None
+from checkpointers.redis.api import AsyncSaverAPI, SyncSaverAPI
+from checkpointers.redis.calls import Scan
+from checkpointers.redis.plain_base import PlainRedisBase
 
 
-class PlainRedisSaver(SyncDriver, PlainRedisBase):
+class PlainRedisSaver(SyncSaverAPI, PlainRedisBase):
     """Checkpoints in plain Redis through a synchronous redis-py client."""
 
     def setup(self) -> None:
@@ -30,14 +27,14 @@ class PlainRedisSaver(SyncDriver, PlainRedisBase):
         return list(result) if isinstance(call, Scan) else result
 
 
-class AsyncPlainRedisSaver(AsyncDriver, PlainRedisBase):
+class AsyncPlainRedisSaver(AsyncSaverAPI, PlainRedisBase):
     """Checkpoints in plain Redis through a ``redis.asyncio`` client."""
 
     async def asetup(self) -> None:
         """Load the Lua scripts (see ``_load_scripts``)."""
         await self._run(self._load_scripts())
 
-    async def _execute(self, call: Any) -> Any:
+    async def _aexecute(self, call: Any) -> Any:
         method, args, kwargs = self._invocation(call)
         if isinstance(call, Scan):
             return [key async for key in method(*args, **kwargs)]

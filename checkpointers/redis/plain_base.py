@@ -23,15 +23,15 @@ and pending writes in one round trip. Every script that writes or reads a
 thread sets the same expiry on all five keys (refresh on read), so a thread
 expires as a whole and leaves no orphaned keys.
 
-The operations are generators that yield ``Call``s and receive their replies
-(sans-I/O), so the sync and async savers in ``plain.py`` only execute calls.
+The operations are generators that yield ``Script``, ``Command`` and ``Scan``
+calls and receive their replies (``backends.sansio``), so the sync and async
+savers in ``plain.py`` only execute calls.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -47,7 +47,9 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from checkpointers.redis.sansio import Emit, Operation
+from backends.sansio import Emit, Operation
+from checkpointers.redis.calls import Command, Scan, Script
+from checkpointers.redis.layout import EMPTY_BLOB, blob_field
 
 KEY_SUFFIXES = ("index", "checkpoints", "blobs", "writes", "runs")
 LIST_PAGE = 100
@@ -195,29 +197,6 @@ SCRIPTS = {"put": PUT, "put_writes": PUT_WRITES, "load": LOAD, "delete": DELETE,
            "dump": DUMP, "restore": RESTORE}
 
 
-@dataclass(frozen=True)
-class Script:
-    """Run the named Lua script over one thread's keys."""
-
-    name: str
-    keys: list[str]
-    args: list[Any]
-
-
-@dataclass(frozen=True)
-class Command:
-    """Run one Redis command (its keys share one slot)."""
-
-    args: tuple[Any, ...]
-
-
-@dataclass(frozen=True)
-class Scan:
-    """Every key matching ``pattern``, on every node of a cluster."""
-
-    pattern: str
-
-
 def _text(value: bytes) -> str:
     return value.decode()
 
@@ -283,7 +262,7 @@ class PlainRedisBase(BaseCheckpointSaver[str]):
         body = self.serde.loads_typed((type_.decode(), data))
         values = {}
         for field, blob in zip(header.split(FIELD_SEP) if header else [], blobs):
-            if blob is not None and not blob.startswith(b"empty\x00"):
+            if blob is not None and not blob.startswith(EMPTY_BLOB):
                 values[_text(field.split(NUL)[1])] = self._untyped(blob)
         pending = []
         for write in writes:
@@ -318,8 +297,7 @@ class PlainRedisBase(BaseCheckpointSaver[str]):
         else:
             high, low = b"(" + ns + b"\x01", b"[" + ns + NUL
         found = yield self._load(thread_id, high, low, 1)
-        if found:
-            yield Emit(self._tuple(thread_id, found[0]))
+        return self._tuple(thread_id, found[0]) if found else None
 
     def _invocation(self, call: Script | Scan | Command) -> tuple[Any, tuple, dict]:
         """The client callable, positional and keyword arguments for ``call``."""
@@ -384,10 +362,10 @@ class PlainRedisBase(BaseCheckpointSaver[str]):
         metadata = get_checkpoint_metadata(config, metadata)
         blob_args: list[bytes] = []
         for channel, version in new_versions.items():
-            blob_args.append(_blob_field(ns, channel, version))
-            blob_args.append(self._typed(values[channel]) if channel in values else b"empty\x00")
+            blob_args.append(blob_field(ns, channel, version))
+            blob_args.append(self._typed(values[channel]) if channel in values else EMPTY_BLOB)
         header = FIELD_SEP.join(
-            _blob_field(ns, ch, v) for ch, v in checkpoint["channel_versions"].items()
+            blob_field(ns, ch, v) for ch, v in checkpoint["channel_versions"].items()
         )
         type_, data = self.serde.dumps_typed(
             {"checkpoint": body, "metadata": metadata,
@@ -399,7 +377,7 @@ class PlainRedisBase(BaseCheckpointSaver[str]):
         run_member = str(run_id).encode() + NUL + member if run_id else b""
         yield Script("put", self.thread_keys(thread_id),
                      [self.ttl_ms, member, record, run_member, *blob_args])
-        yield Emit(_config(thread_id, ns, checkpoint["id"]))
+        return _config(thread_id, ns, checkpoint["id"])
 
     def _put_writes(
         self,
@@ -422,8 +400,6 @@ class PlainRedisBase(BaseCheckpointSaver[str]):
         yield Command(("DEL", *self.thread_keys(thread_id)))
 
     def _prune(self, thread_ids: Sequence[str], strategy: str) -> Operation:
-        if strategy not in ("keep_latest", "delete"):
-            raise ValueError(f"unknown prune strategy {strategy!r}: use 'keep_latest' or 'delete'")
         for thread_id in thread_ids:
             if strategy == "delete":
                 yield from self._delete_thread(thread_id)
@@ -457,10 +433,6 @@ def _list_range(ns: str | None, wanted_id: str | None, before_id: str | None):
         return b"[" + prefix + wanted_id.encode(), b"[" + prefix + wanted_id.encode(), 1
     high = b"(" + prefix + before_id.encode() if before_id else b"(" + ns.encode() + b"\x01"
     return high, b"[" + prefix, LIST_PAGE
-
-
-def _blob_field(ns: str, channel: str, version: Any) -> bytes:
-    return f"{ns}\x00{channel}\x00{version}".encode()
 
 
 def _config(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:

@@ -1,10 +1,9 @@
-"""Drivers for operations written once as generators of calls (sans-I/O).
+"""``BaseCheckpointSaver``'s API over a mode's operations, sync and async.
 
-An operation yields a call and receives the reply; what it hands to its
-caller it yields as ``Emit`` (a ``list`` operation many, others at most one:
-their result). The
-sync and async savers differ only in how they ``_execute`` one call, so each
-operation's logic exists once. An async saver also serves the sync API to other
+Each mode (``plain``, ``modules``) writes its operations (``_get_tuple``,
+``_list``, ``_put``, ...) once as generators of calls (see ``backends.sansio``);
+its sync and async savers differ only in the executor that runs one call
+(``_execute`` / ``_aexecute``). An async saver also serves the sync API to other
 threads (a sync node calling ``subgraph.invoke``, ``get_state_history`` run
 through ``asyncio.to_thread``), as ``AsyncSqliteSaver`` does: each call runs on
 the saver's event loop, where its asyncio client lives.
@@ -13,8 +12,7 @@ the saver's event loop, where its asyncio client lives.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Generator, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -25,32 +23,21 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
 )
 
-Operation = Generator[Any, Any, Any]
+from backends.sansio import Operation, arun, astream, run, stream
+
+PRUNE_STRATEGIES = ("keep_latest", "delete")
 
 
-@dataclass(frozen=True)
-class Emit:
-    """Not a call: a result handed to the caller (e.g. one listed checkpoint)."""
-
-    item: Any
-
-
-def advance(operation: Operation, reply: Any) -> Any:
-    """The operation's next call or ``Emit``; None once it has finished."""
-    try:
-        return operation.send(reply)
-    except StopIteration:
-        return None
+def _checked(strategy: str) -> str:
+    if strategy not in PRUNE_STRATEGIES:
+        raise ValueError(f"unknown prune strategy {strategy!r}: use 'keep_latest' or 'delete'")
+    return strategy
 
 
-def outcome(items: list[Any]) -> Any:
-    """An operation's result: the last item it emitted, if any."""
-    return items[-1] if items else None
-
-
-class SyncAPI:
+class SaverAPI:
     """``BaseCheckpointSaver``'s sync API over a mode's operations (``_get_tuple``,
-    ``_list``, ``_put``, ...); the driver says how one runs to completion."""
+    ``_list``, ``_put``, ...); a subclass says where they run (``_run_sync``,
+    ``_stream_sync``)."""
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return self._run_sync(self._get_tuple(config))
@@ -77,27 +64,23 @@ class SyncAPI:
         self._run_sync(self._copy_thread(source_thread_id, target_thread_id))
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        self._run_sync(self._prune(thread_ids, strategy))
-
-    def _run_sync(self, operation: Operation) -> Any:
-        return outcome(list(self._stream_sync(operation)))
+        self._run_sync(self._prune(thread_ids, _checked(strategy)))
 
 
-class SyncDriver(SyncAPI):
-    """Runs operations with a sync client, in the calling thread."""
+class SyncSaverAPI(SaverAPI):
+    """Runs operations in the calling thread, each call with ``_execute`` on a sync client."""
 
     def _execute(self, call: Any) -> Any:
         raise NotImplementedError
 
+    def _run_sync(self, operation: Operation) -> Any:
+        return run(operation, self._execute)
+
     def _stream_sync(self, operation: Operation) -> Iterator[Any]:
-        reply = None
-        while (step := advance(operation, reply)) is not None:
-            if isinstance(step, Emit):
-                yield step.item
-            reply = None if isinstance(step, Emit) else self._execute(step)
+        return stream(operation, self._execute)
 
 
-class AsyncDriver(SyncAPI):
+class AsyncSaverAPI(SaverAPI):
     """``BaseCheckpointSaver``'s async API over a mode's operations, and its
     sync API for threads other than the event loop's."""
 
@@ -110,7 +93,7 @@ class AsyncDriver(SyncAPI):
         except RuntimeError:  # built outside a loop: the first async call binds it
             self.loop = None
 
-    async def _execute(self, call: Any) -> Any:
+    async def _aexecute(self, call: Any) -> Any:
         raise NotImplementedError
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
@@ -139,18 +122,16 @@ class AsyncDriver(SyncAPI):
         await self._run(self._copy_thread(source_thread_id, target_thread_id))
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        await self._run(self._prune(thread_ids, strategy))
+        await self._run(self._prune(thread_ids, _checked(strategy)))
 
     async def _run(self, operation: Operation) -> Any:
-        return outcome([item async for item in self._stream(operation)])
+        self.loop = self.loop or asyncio.get_running_loop()
+        return await arun(operation, self._aexecute)
 
     async def _stream(self, operation: Operation) -> AsyncIterator[Any]:
         self.loop = self.loop or asyncio.get_running_loop()
-        reply = None
-        while (step := advance(operation, reply)) is not None:
-            if isinstance(step, Emit):
-                yield step.item
-            reply = None if isinstance(step, Emit) else await self._execute(step)
+        async for item in astream(operation, self._aexecute):
+            yield item
 
     # -- the sync API, for other threads -------------------------------------
 
