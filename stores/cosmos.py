@@ -32,17 +32,17 @@ Requests per operation (each is one HTTP request; its RU is the response's
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
+import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Iterable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 from azure.core import MatchConditions
-from azure.core.pipeline.policies import RetryMode
 from azure.cosmos import CosmosClient, PartitionKey
 from azure.cosmos import exceptions as cosmos_errors
 from azure.cosmos.aio import CosmosClient as AsyncCosmosClient
@@ -72,18 +72,12 @@ from stores.cosmos_base import (
     write_plans,
 )
 from stores.cosmos_requests import Plan
+from stores.cosmos_retry import RetryPolicy
 
-# 429s wait as long as the server's x-ms-retry-after-ms says (the SDK's
-# throttling policy); transient 5xx and timeouts back off exponentially.
-CLIENT_OPTIONS: dict[str, Any] = dict(
-    retry_throttle_total=9,
-    retry_throttle_backoff_max=30,
-    retry_total=4,
-    retry_mode=RetryMode.Exponential,
-    retry_backoff_factor=0.1,
-    retry_backoff_max=10,
-    retry_on_status_codes=[408, 500, 502, 503, 504],
-)
+# The SDK's retry_* options act on transport errors only, and it retries an
+# HTTP 408/5xx once or twice: the store's executors own the retry policy
+# (stores/cosmos_retry.py), so the SDK's own retries are cut to their minimum.
+CLIENT_OPTIONS: dict[str, Any] = dict(retry_total=0, retry_throttle_total=1, retry_throttle_backoff_max=1)
 _NOT_WRITTEN = (cosmos_errors.CosmosResourceNotFoundError, cosmos_errors.CosmosAccessConditionFailedError)
 
 
@@ -200,8 +194,13 @@ class _CosmosStoreBase(BaseStore):
     supports_ttl = True
 
     def __init__(self, container: Any, *, index: IndexConfig | None = None, ttl: TTLConfig | None = None,
-                 partition_depth: int = 2, capabilities: Capabilities | None = None) -> None:
+                 partition_depth: int = 2, capabilities: Capabilities | None = None,
+                 retry: RetryPolicy | None = None) -> None:
+        if index and index.get("distance_type", "cosine") != "cosine":
+            raise ValueError(f"CosmosStore ranks by cosine similarity only; distance_type "
+                             f"{index['distance_type']!r} is not supported")
         self.container = container
+        self.retry = retry or RetryPolicy()
         self.ttl_config = ttl
         self.index_config = None
         self.embeddings = None
@@ -223,34 +222,18 @@ def _phases(batch: BatchPlan, settings: StoreSettings, documents: dict, queries:
 
 
 class CosmosStore(_CosmosStoreBase):
-    """LangGraph ``BaseStore`` on Azure Cosmos DB (sync SDK; a batch's ops run on threads).
+    """LangGraph ``BaseStore`` on Azure Cosmos DB (sync SDK).
 
-    Each thread talks through its own ``CosmosClient`` (from ``open_client``):
-    the sync SDK keeps the last response's headers on the client and reads a
-    query's continuation from there, so threads sharing one client race
-    ("OrderedDict mutated during iteration", or a page taken from another
-    thread's query)."""
+    One ``CosmosClient``, so every request shares its session tokens
+    (read-your-writes). It runs one request at a time: the sync SDK's query
+    pager decides whether a next page exists from the headers of the
+    client's latest response, which a concurrent request would replace
+    (a query cut short, or "OrderedDict mutated during iteration"). Async
+    code gets concurrency from ``AsyncCosmosStore``."""
 
-    def __init__(self, container: Any, *, open_container: Callable[[], tuple[Any, Any]] | None = None,
-                 **options: Any) -> None:
+    def __init__(self, container: Any, **options: Any) -> None:
         super().__init__(container, **options)
-        self._open_container = open_container
-        self._local = threading.local()
-        self._clients: list[Any] = []
-        self._clients_lock = threading.Lock()
-        self._op_pool = ThreadPoolExecutor(8, thread_name_prefix="cosmos-op")
-        self._request_pool = ThreadPoolExecutor(8, thread_name_prefix="cosmos-request")
-
-    def _thread_container(self) -> Any:
-        if self._open_container is None:
-            return self.container
-        container = getattr(self._local, "container", None)
-        if container is None:
-            client, container = self._open_container()
-            with self._clients_lock:
-                self._clients.append(client)
-            self._local.container = container
-        return container
+        self._client_lock = threading.Lock()
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         batch = prepare_batch(ops, self.settings)
@@ -259,10 +242,8 @@ class CosmosStore(_CosmosStoreBase):
         query_vectors = {q: self.embeddings.embed_query(q) for q in queries}
         results: list[Result] = [None] * len(batch.ops)
         for plans in _phases(batch, self.settings, doc_vectors, query_vectors):
-            runs = (list(self._op_pool.map(self._drive, plans.values())) if len(plans) > 1
-                    else [self._drive(p) for p in plans.values()])
-            for i, result in zip(plans, runs):
-                results[i] = result
+            for i, plan in plans.items():
+                results[i] = self._drive(plan)
         return results
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
@@ -282,17 +263,14 @@ class CosmosStore(_CosmosStoreBase):
 
     def _execute(self, request: Any) -> Any:
         if isinstance(request, list):
-            return list(self._request_pool.map(self._execute, request))
+            return [self._execute(r) for r in request]
         name, args, options = sdk_call(request, sync=True)
         with answers_from_errors(request):
-            answer = getattr(self._thread_container(), name)(*args, **options)
-            return list(answer) if isinstance(request, Query) else answer
-
-    def close(self) -> None:
-        self._op_pool.shutdown()
-        self._request_pool.shutdown()
-        for client in self._clients:
-            client.close()
+            for attempt in self.retry.tries():
+                with attempt, self._client_lock:
+                    answer = getattr(self.container, name)(*args, **options)
+                    return list(answer) if isinstance(request, Query) else answer
+                time.sleep(attempt.wait)
 
 
 class AsyncCosmosStore(_CosmosStoreBase):
@@ -343,12 +321,23 @@ class AsyncCosmosStore(_CosmosStoreBase):
             return list(await asyncio.gather(*(self._execute(r) for r in request)))
         name, args, options = sdk_call(request, sync=False)
         with answers_from_errors(request):
-            if isinstance(request, Query):
-                return [doc async for doc in self.container.query_items(*args, **options)]
-            return await getattr(self.container, name)(*args, **options)
+            for attempt in self.retry.tries():
+                with attempt:
+                    if isinstance(request, Query):
+                        return [doc async for doc in self.container.query_items(*args, **options)]
+                    return await getattr(self.container, name)(*args, **options)
+                await asyncio.sleep(attempt.wait)
 
 
 # --- connecting -------------------------------------------------------------------
+
+
+def quiet_sdk_logging() -> None:
+    """The SDK logs every request's headers at INFO (some 300 lines as ``langgraph
+    dev`` starts): keep it to warnings unless ``LOG_LEVEL=DEBUG``."""
+    if os.environ.get("LOG_LEVEL", "").upper() != "DEBUG":
+        for name in ("azure", "azure.core.pipeline.policies.http_logging_policy"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 _missing_read_status: dict[str, int] = {}  # per endpoint: one probe per process
 
@@ -385,22 +374,16 @@ async def _aensure_container(client: AsyncCosmosClient, target: "CosmosURL", ind
 
 @contextmanager
 def connect(url: str, *, index: IndexConfig | None = None, ttl: TTLConfig | None = None,
-            **client_options: Any) -> Iterator[CosmosStore]:
+            retry: RetryPolicy | None = None, **client_options: Any) -> Iterator[CosmosStore]:
     """Open a ``CosmosStore`` (sync); ``client_options`` go to ``CosmosClient``."""
     target = CosmosURL.parse(url)
+    quiet_sdk_logging()
     credential = account_key()
     if credential is None:
         from azure.identity import DefaultAzureCredential
         credential = DefaultAzureCredential()
-    def open_client() -> CosmosClient:
-        return CosmosClient(target.endpoint, credential=credential, connection_verify=target.verify_tls,
-                            **{**CLIENT_OPTIONS, **client_options})
-
-    def open_container() -> tuple[CosmosClient, Any]:
-        client = open_client()
-        return client, client.get_database_client(target.database).get_container_client(target.container)
-
-    with open_client() as client:
+    with CosmosClient(target.endpoint, credential=credential, connection_verify=target.verify_tls,
+                      **{**CLIENT_OPTIONS, **client_options}) as client:
         container = _ensure_container(client, target, index)
         if target.endpoint not in _missing_read_status:
             try:
@@ -408,20 +391,16 @@ def connect(url: str, *, index: IndexConfig | None = None, ttl: TTLConfig | None
                 _missing_read_status[target.endpoint] = 200
             except cosmos_errors.CosmosHttpResponseError as error:
                 _missing_read_status[target.endpoint] = error.status_code or 0
-        store = CosmosStore(container, index=index, ttl=ttl, partition_depth=target.partition_depth,
-                            capabilities=capabilities_of(container.read(), _missing_read_status[target.endpoint]),
-                            open_container=open_container)
-        try:
-            yield store
-        finally:
-            store.close()
+        yield CosmosStore(container, index=index, ttl=ttl, partition_depth=target.partition_depth, retry=retry,
+                          capabilities=capabilities_of(container.read(), _missing_read_status[target.endpoint]))
 
 
 @asynccontextmanager
 async def aconnect(url: str, *, index: IndexConfig | None = None, ttl: TTLConfig | None = None,
-                   **client_options: Any) -> AsyncIterator[AsyncCosmosStore]:
+                   retry: RetryPolicy | None = None, **client_options: Any) -> AsyncIterator[AsyncCosmosStore]:
     """Open an ``AsyncCosmosStore``; ``client_options`` go to the async ``CosmosClient``."""
     target = CosmosURL.parse(url)
+    quiet_sdk_logging()
     credential = account_key()
     if credential is None:
         from azure.identity.aio import DefaultAzureCredential
@@ -435,6 +414,6 @@ async def aconnect(url: str, *, index: IndexConfig | None = None, ttl: TTLConfig
                 _missing_read_status[target.endpoint] = 200
             except cosmos_errors.CosmosHttpResponseError as error:
                 _missing_read_status[target.endpoint] = error.status_code or 0
-        yield AsyncCosmosStore(container, index=index, ttl=ttl, partition_depth=target.partition_depth,
+        yield AsyncCosmosStore(container, index=index, ttl=ttl, partition_depth=target.partition_depth, retry=retry,
                                capabilities=capabilities_of(await container.read(),
                                                             _missing_read_status[target.endpoint]))

@@ -20,7 +20,7 @@ Partition key: the namespace's first ``partition_depth`` labels joined by
 ``.`` (labels cannot contain ``.``), so ``("customers", id, "facts")`` and
 ``("customers", id, "episodes")`` share the partition ``customers.<id>``: a
 turn's reads and writes never cross partitions. The id is a hash because
-Cosmos DB ids may not contain ``/ \\ ? #`` and stop at 255 characters, while
+Cosmos DB ids may not contain ``/ \\ ? #`` and stop at 1,023 bytes, while
 LangGraph labels and keys may hold anything.
 """
 
@@ -44,7 +44,7 @@ from langgraph.store.base import (
     SearchItem,
     SearchOp,
     TTLConfig,
-    _validate_namespace,  # LangGraph's own error for puts
+    InvalidNamespaceError,
     get_text_at_path,
     tokenize_path,
     validate_op_namespace,
@@ -275,7 +275,8 @@ def prepare_batch(ops: Iterable[Op], settings: StoreSettings) -> BatchPlan:
     for i, op in enumerate(ops):
         validate_op_namespace(op)
         if isinstance(op, PutOp):
-            _validate_namespace(op.namespace)
+            if not op.namespace:  # a root label "langgraph" is fine here, as in InMemoryStore.batch
+                raise InvalidNamespaceError("Namespace cannot be empty.")
             last_put[(op.namespace, op.key)] = i
         elif isinstance(op, (GetOp, SearchOp, ListNamespacesOp)):
             reads[i] = op

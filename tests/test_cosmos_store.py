@@ -5,9 +5,9 @@ import asyncio
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from azure.core.pipeline.transport import RequestsTransport
 from langgraph.store.base import (
     GetOp,
     InvalidNamespaceError,
@@ -144,12 +144,29 @@ def test_labels_and_keys_round_trip(store):
     assert listed == sorted(("customers", label) for label in WEIRD_LABELS)
 
 
-@pytest.mark.parametrize("namespace", [("a.b", "c"), ("langgraph", "x"), ("ok", ""), ("nul\x00",)])
+@pytest.mark.parametrize("namespace", [("a.b", "c"), ("ok", ""), ("nul\x00",)])
 def test_invalid_namespaces_get_langgraph_error(store, namespace):
     with pytest.raises(InvalidNamespaceError):
         store.put(namespace, "k", {"v": 1})
     with pytest.raises(InvalidNamespaceError):
         store.batch([PutOp(namespace, "k", {"v": 1})])
+
+
+def test_batch_writes_under_the_langgraph_root_like_in_memory_store(store):
+    """``put`` refuses the root label "langgraph"; ``batch`` takes it, as
+    InMemoryStore's and SqliteStore's do (LangGraph writes there itself)."""
+    ns = ("langgraph", "internal")
+    with pytest.raises(InvalidNamespaceError):
+        store.put(ns, "k", {"v": 1})
+    reference = InMemoryStore()
+    for target in (store, reference):
+        target.batch([PutOp(ns, "k", {"v": 1})])
+    assert store.get(ns, "k").value == reference.get(ns, "k").value == {"v": 1}
+
+
+def test_a_distance_other_than_cosine_is_refused_clearly(embeddings):
+    with pytest.raises(ValueError, match="cosine.*'l2'"):
+        cosmos.CosmosStore(None, index={**index_config(embeddings), "distance_type": "l2"})
 
 
 def test_batch_keeps_op_order_and_the_last_put_of_an_item(store):
@@ -262,11 +279,31 @@ def test_a_turn_stays_in_one_partition(store):
 def test_the_key_never_reaches_logs(cosmos_server, monkeypatch, caplog):
     secret = "c2VjcmV0LWtleS1kby1ub3QtbG9n"
     monkeypatch.setenv("COSMOS_KEY", secret)
+    monkeypatch.setenv("LOG_LEVEL", "DEBUG")  # else the SDK's HTTP logging is kept to warnings
     caplog.set_level(logging.DEBUG)
     with cosmos.connect(f"{cosmos_server.url}/secrets/memory?tls=insecure", logging_enable=True) as store:
         store.put(CUSTOMER, "k", {"v": 1})
         store.get(CUSTOMER, "k")
     assert caplog.records and secret not in caplog.text
+
+
+def test_sdk_http_logging_is_kept_to_warnings(cosmos_url, monkeypatch, caplog):
+    monkeypatch.delenv("LOG_LEVEL", raising=False)
+    caplog.set_level(logging.INFO)
+    with cosmos.connect(cosmos_url) as store:
+        store.put(CUSTOMER, "k", {"v": 1})
+    assert not [r for r in caplog.records if r.name.startswith("azure")]
+
+
+def test_threads_share_one_client_and_read_their_writes(store):
+    def customer(n):
+        ns = ("customers", f"t-{n}", "facts")
+        for i in range(3):
+            store.put(ns, f"f{i}", {"i": i})
+        return sorted(item.key for item in store.search(ns, limit=10))
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(customer, range(8))) == [["f0", "f1", "f2"]] * 8
 
 
 # --- async -------------------------------------------------------------------------------
@@ -342,37 +379,3 @@ async def test_async_store_serves_sync_callers_on_other_threads(cosmos_url):
         assert (await asyncio.to_thread(store.get, ns, "main")).value == {"name": "Ana"}
         with pytest.raises(asyncio.InvalidStateError):
             store.get(ns, "main")  # from the loop itself it would deadlock
-
-
-class FailingOnceTransport(RequestsTransport):
-    """Answers the next document write with ``status`` (after the server has
-    applied it: an upsert is idempotent, so the retry must be harmless)."""
-
-    def __init__(self, status: int, **options):
-        super().__init__(**options)
-        self.status, self.armed, self.writes = status, False, []
-
-    def send(self, request, **kwargs):
-        response = super().send(request, **kwargs)
-        is_query = str(request.headers.get("x-ms-documentdb-isquery", "")).lower() == "true"
-        if request.method == "POST" and request.url.rstrip("/").endswith("/docs") and not is_query:
-            self.writes.append(time.monotonic())
-            if self.armed:
-                self.armed = False
-                response.status_code = response.internal_response.status_code = self.status
-                response.headers["x-ms-retry-after-ms"] = "400"
-        return response
-
-
-@pytest.mark.parametrize("status", [429, 503])
-def test_throttling_and_transient_errors_are_retried(cosmos_server, cosmos_key, status):
-    transport = FailingOnceTransport(status, connection_verify=False)
-    url = f"{cosmos_server.url}/retry-{status}/memory?tls=insecure"
-    with cosmos.connect(url, transport=transport) as store:
-        store.get(CUSTOMER, "warm-up")  # this thread's client is ready before the clock starts
-        transport.armed = True
-        store.put(CUSTOMER, "k", {"v": status})
-        assert store.get(CUSTOMER, "k").value == {"v": status}
-    first, retry = transport.writes[-2:]
-    if status == 429:
-        assert retry - first >= 0.4  # waited as long as x-ms-retry-after-ms said
