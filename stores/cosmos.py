@@ -43,7 +43,7 @@ from typing import Any, AsyncIterator, Callable, Iterable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 from azure.core import MatchConditions
-from azure.cosmos import CosmosClient, PartitionKey
+from azure.cosmos import CosmosClient
 from azure.cosmos import exceptions as cosmos_errors
 from azure.cosmos.aio import CosmosClient as AsyncCosmosClient
 from langgraph.store.base import (
@@ -71,8 +71,11 @@ from stores.cosmos_base import (
     read_plans,
     write_plans,
 )
+from stores.cosmos_container import ContainerNotReady, ContainerSpec, refused
 from stores.cosmos_requests import Plan
 from stores.cosmos_retry import RetryPolicy
+
+__all__ = ["CosmosStore", "AsyncCosmosStore", "ContainerNotReady", "RetryPolicy", "connect", "aconnect"]
 
 # The SDK's retry_* options act on transport errors only, and it retries an
 # HTTP 408/5xx once or twice: the store's executors own the retry policy
@@ -88,6 +91,8 @@ class CosmosURL:
     container: str
     verify_tls: bool
     partition_depth: int
+    create: bool | None = None  # None: only with an account key (Entra ID cannot create)
+    vector_index: str = "quantizedFlat"
 
     @classmethod
     def parse(cls, url: str) -> "CosmosURL":
@@ -103,9 +108,17 @@ class CosmosURL:
         depth = options.get("partition_depth", "2")
         if not depth.isdigit() or int(depth) < 1:
             raise UnsupportedURL(f"partition_depth must be a positive integer in {redact(url)!r}")
+        create = options.get("create")
+        if create not in (None, "if-missing", "never"):
+            raise UnsupportedURL(f"create must be if-missing or never in {redact(url)!r}")
         port = f":{parts.port}" if parts.port else ""
         return cls(f"https://{parts.hostname}{port}/", path[0], path[1],
-                   options.get("tls") != "insecure", int(depth))
+                   options.get("tls") != "insecure", int(depth),
+                   None if create is None else create == "if-missing",
+                   options.get("vector_index", "quantizedFlat"))
+
+    def spec(self, index: IndexConfig | None) -> ContainerSpec:
+        return ContainerSpec.of(self.database, self.container, index, self.vector_index)
 
 
 def account_key() -> str | None:
@@ -117,25 +130,6 @@ def account_key() -> str | None:
         if name.strip().lower() == "accountkey" and value:
             return value.strip()
     return None
-
-
-def container_options(index: IndexConfig | None) -> dict[str, Any]:
-    """Partition key ``/pk``; item TTL on (items without ``ttl`` never
-    expire); vectors kept out of the range index (they would multiply the RU
-    of every write); with an index config, a cosine vector policy on
-    ``/embedding`` for real Cosmos DB's VectorDistance (cosine whatever the
-    config's ``distance_type``, since results rank as InMemoryStore's do;
-    servers without vector search ignore the policy)."""
-    indexing: dict[str, Any] = {
-        "indexingMode": "consistent", "includedPaths": [{"path": "/*"}],
-        "excludedPaths": [{"path": "/embedding/*"}, {"path": "/embeddings/*"}, {"path": '/"_etag"/?'}]}
-    options: dict[str, Any] = dict(partition_key=PartitionKey(path="/pk"), default_ttl=-1, indexing_policy=indexing)
-    if index and index.get("dims"):
-        options["vector_embedding_policy"] = {"vectorEmbeddings": [
-            {"path": "/embedding", "dataType": "float32", "distanceFunction": "cosine",
-             "dimensions": index["dims"]}]}
-        indexing["vectorIndexes"] = [{"path": "/embedding", "type": "quantizedFlat"}]
-    return options
 
 
 def capabilities_of(properties: dict, missing_read_status: int) -> Capabilities:
@@ -348,28 +342,48 @@ def _probe_id() -> str:
 
 # Replicas starting together race to create the database and container: the
 # losers get a conflict (409), which only means it now exists.
-def _ensure_container(client: CosmosClient, target: "CosmosURL", index: IndexConfig | None) -> Any:
+def _open_container(client: CosmosClient, spec: ContainerSpec, create: bool) -> tuple[Any, dict]:
     try:
-        client.create_database_if_not_exists(target.database)
-    except cosmos_errors.CosmosResourceExistsError:
-        pass
-    database = client.get_database_client(target.database)
-    try:
-        return database.create_container_if_not_exists(target.container, **container_options(index))
-    except cosmos_errors.CosmosResourceExistsError:
-        return database.get_container_client(target.container)
+        if create:
+            try:
+                client.create_database_if_not_exists(spec.database)
+            except cosmos_errors.CosmosResourceExistsError:
+                pass
+            try:
+                client.get_database_client(spec.database).create_container_if_not_exists(
+                    spec.container, **spec.options())
+            except cosmos_errors.CosmosResourceExistsError:
+                pass
+        container = client.get_database_client(spec.database).get_container_client(spec.container)
+        properties = container.read()
+    except cosmos_errors.CosmosHttpResponseError as error:
+        if clear := refused(error, spec, create):
+            raise clear from error
+        raise
+    spec.check(properties, strict=not create)
+    return container, properties
 
 
-async def _aensure_container(client: AsyncCosmosClient, target: "CosmosURL", index: IndexConfig | None) -> Any:
+async def _aopen_container(client: AsyncCosmosClient, spec: ContainerSpec, create: bool) -> tuple[Any, dict]:
     try:
-        await client.create_database_if_not_exists(target.database)
-    except cosmos_errors.CosmosResourceExistsError:
-        pass
-    database = client.get_database_client(target.database)
-    try:
-        return await database.create_container_if_not_exists(target.container, **container_options(index))
-    except cosmos_errors.CosmosResourceExistsError:
-        return database.get_container_client(target.container)
+        if create:
+            try:
+                await client.create_database_if_not_exists(spec.database)
+            except cosmos_errors.CosmosResourceExistsError:
+                pass
+            try:
+                await client.get_database_client(spec.database).create_container_if_not_exists(
+                    spec.container, **spec.options())
+            except cosmos_errors.CosmosResourceExistsError:
+                pass
+        container = client.get_database_client(spec.database).get_container_client(spec.container)
+        properties = await container.read()
+    except cosmos_errors.CosmosHttpResponseError as error:
+        if clear := refused(error, spec, create):
+            raise clear from error
+        raise
+    spec.check(properties, strict=not create)
+    return container, properties
 
 
 @contextmanager
@@ -378,13 +392,14 @@ def connect(url: str, *, index: IndexConfig | None = None, ttl: TTLConfig | None
     """Open a ``CosmosStore`` (sync); ``client_options`` go to ``CosmosClient``."""
     target = CosmosURL.parse(url)
     quiet_sdk_logging()
-    credential = account_key()
+    spec, credential = target.spec(index), account_key()
+    create = target.create if target.create is not None else credential is not None
     if credential is None:
         from azure.identity import DefaultAzureCredential
         credential = DefaultAzureCredential()
     with CosmosClient(target.endpoint, credential=credential, connection_verify=target.verify_tls,
                       **{**CLIENT_OPTIONS, **client_options}) as client:
-        container = _ensure_container(client, target, index)
+        container, properties = _open_container(client, spec, create)
         if target.endpoint not in _missing_read_status:
             try:
                 container.read_item(_probe_id(), partition_key="probe")
@@ -392,7 +407,7 @@ def connect(url: str, *, index: IndexConfig | None = None, ttl: TTLConfig | None
             except cosmos_errors.CosmosHttpResponseError as error:
                 _missing_read_status[target.endpoint] = error.status_code or 0
         yield CosmosStore(container, index=index, ttl=ttl, partition_depth=target.partition_depth, retry=retry,
-                          capabilities=capabilities_of(container.read(), _missing_read_status[target.endpoint]))
+                          capabilities=capabilities_of(properties, _missing_read_status[target.endpoint]))
 
 
 @asynccontextmanager
@@ -401,13 +416,14 @@ async def aconnect(url: str, *, index: IndexConfig | None = None, ttl: TTLConfig
     """Open an ``AsyncCosmosStore``; ``client_options`` go to the async ``CosmosClient``."""
     target = CosmosURL.parse(url)
     quiet_sdk_logging()
-    credential = account_key()
+    spec, credential = target.spec(index), account_key()
+    create = target.create if target.create is not None else credential is not None
     if credential is None:
         from azure.identity.aio import DefaultAzureCredential
         credential = DefaultAzureCredential()
     async with AsyncCosmosClient(target.endpoint, credential=credential, connection_verify=target.verify_tls,
                                  **{**CLIENT_OPTIONS, **client_options}) as client:
-        container = await _aensure_container(client, target, index)
+        container, properties = await _aopen_container(client, spec, create)
         if target.endpoint not in _missing_read_status:
             try:
                 await container.read_item(_probe_id(), partition_key="probe")
@@ -415,5 +431,4 @@ async def aconnect(url: str, *, index: IndexConfig | None = None, ttl: TTLConfig
             except cosmos_errors.CosmosHttpResponseError as error:
                 _missing_read_status[target.endpoint] = error.status_code or 0
         yield AsyncCosmosStore(container, index=index, ttl=ttl, partition_depth=target.partition_depth, retry=retry,
-                               capabilities=capabilities_of(await container.read(),
-                                                            _missing_read_status[target.endpoint]))
+                               capabilities=capabilities_of(properties, _missing_read_status[target.endpoint]))

@@ -12,9 +12,13 @@ Document layout (one document per item)::
      "created_at"/"updated_at": ISO-8601 UTC with microseconds,
      "expires_at": epoch seconds or null, "ttl_minutes": ... or null,
      "ttl": seconds (Cosmos DB's own expiry, only for items with a TTL),
-     "embeddings": [[path, vector], ...] (only for indexed items),
-     "embedding": the first vector, where the container has a vector policy,
-     "multi_vector": true for items with more than one vector}
+     "embedding": the item's first vector (only for indexed items; the
+                  path of the container's vector policy),
+     "more_embeddings": [vector, ...] and "multi_vector": true, for items
+                  with more than one vector}
+
+Each vector is stored once, and only the queries that rank client-side
+fetch vectors (``stores/cosmos_query.py`` projects the fields it needs).
 
 Partition key: the namespace's first ``partition_depth`` labels joined by
 ``.`` (labels cannot contain ``.``), so ``("customers", id, "facts")`` and
@@ -51,6 +55,7 @@ from langgraph.store.base import (
 )
 
 from stores.cosmos_query import (
+    ITEM_FIELDS,
     matches,
     namespace_text,
     namespaces_query,
@@ -131,8 +136,10 @@ def put_document(op: PutOp, stamp: float, depth: int, embeddings: dict[str, list
     if op.ttl is not None:
         doc["ttl"] = max(1, math.ceil(op.ttl * 60))
     if embeddings:
-        doc["embeddings"] = [[path, vector] for path, vector in embeddings.items()]
-        if len(embeddings) > 1:
+        first, *more = embeddings.values()
+        doc["embedding"] = first
+        if more:
+            doc["more_embeddings"] = more
             doc["multi_vector"] = True  # always a vector-search candidate (see vector_queries)
     return doc
 
@@ -187,7 +194,7 @@ def plan_get(op: GetOp, settings: StoreSettings) -> Plan:
     if settings.capabilities.missing_point_read_is_404:
         doc = yield PointRead(doc_id, pk)
     else:  # the open server fails a point read of a missing item with a 500
-        found = yield Query("SELECT * FROM c WHERE c.pk = @pk AND c.id = @id",
+        found = yield Query(f"SELECT {ITEM_FIELDS} FROM c WHERE c.pk = @pk AND c.id = @id",
                             (("@pk", pk), ("@id", doc_id)), pk)
         doc = found[0] if found else None
     now = time.time()
@@ -202,10 +209,7 @@ def plan_put(op: PutOp, settings: StoreSettings, vectors: dict[str, list[float]]
     if op.value is None:
         yield Delete(item_id(op.namespace, op.key), partition_of(op.namespace, settings.partition_depth))
         return None
-    doc = put_document(op, now_stamp(), settings.partition_depth, vectors)
-    if vectors and settings.capabilities.vector_search:
-        doc["embedding"] = next(iter(vectors.values()))
-    yield Upsert(doc)
+    yield Upsert(put_document(op, now_stamp(), settings.partition_depth, vectors))
     return None
 
 

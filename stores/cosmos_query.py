@@ -89,6 +89,12 @@ def _exact_conditions(filter: dict | None) -> list[tuple[tuple[str, ...], str]] 
 
 # --- SQL (always parameterised) ----------------------------------------------------------
 
+# Projections: an item's fields, and its vectors only where ranking is client-side.
+ITEM_FIELDS = ", ".join(f"c.{name}" for name in (
+    "id", "pk", "ns", "key")) + ', c["value"], ' + ", ".join(f"c.{name}" for name in (
+    "created_at", "updated_at", "expires_at", "ttl_minutes", "_etag"))
+VECTOR_FIELDS = "c.embedding, c.more_embeddings"
+
 
 class _Params:
     def __init__(self) -> None:
@@ -128,25 +134,29 @@ def search_query(op: SearchOp, depth: int, now: float, with_vectors: bool) -> Qu
     p = _Params()
     where, pk, filter_in_sql = _search_scope(op, depth, now, p)
     top = f"TOP {p(op.offset + op.limit)} " if filter_in_sql and not with_vectors else ""
-    sql = f"SELECT {top}* FROM c WHERE {' AND '.join(where)} ORDER BY c.updated_at DESC"
+    fields = f"{ITEM_FIELDS}, {VECTOR_FIELDS}" if with_vectors else ITEM_FIELDS
+    sql = f"SELECT {top}{fields} FROM c WHERE {' AND '.join(where)} ORDER BY c.updated_at DESC"
     return Query(sql, tuple(p.items), pk)
 
 
 def vector_queries(op: SearchOp, vector: list[float], depth: int, now: float) -> tuple[Query, Query]:
     """Real Cosmos DB's vector search: the items nearest by their first vector
-    (``/embedding``, the container's vector policy path), and every item with
-    more than one vector, whose best vector may beat its first. Re-ranked
-    client-side over all vectors, as InMemoryStore pools them, the top of
-    these is the exact answer (up to the vector index's own recall): an item
-    left out has one vector, no nearer than the farthest one fetched."""
+    (``/embedding``, the container's vector policy path) with the server's
+    score and no vectors, and every item with more than one vector, with its
+    vectors, since its best vector may beat its first. Ranked as
+    InMemoryStore pools vectors, the top of these is the exact answer (up to
+    the vector index's own recall): an item left out has one vector, no
+    nearer than the farthest one fetched."""
     p = _Params()
     where, pk, _ = _search_scope(op, depth, now, p)
-    k = p(max(4 * (op.offset + op.limit), 50))
-    nearest = Query(f"SELECT TOP {k} * FROM c WHERE {' AND '.join(where)} AND IS_DEFINED(c.embedding) "
-                    f"ORDER BY VectorDistance(c.embedding, {p(vector)})", tuple(p.items), pk)
+    k, v = p(max(4 * (op.offset + op.limit), 50)), p(vector)
+    nearest = Query(f"SELECT TOP {k} {ITEM_FIELDS}, VectorDistance(c.embedding, {v}) AS score "
+                    f"FROM c WHERE {' AND '.join(where)} AND IS_DEFINED(c.embedding) "
+                    f"ORDER BY VectorDistance(c.embedding, {v})", tuple(p.items), pk)
     p = _Params()
     where, pk, _ = _search_scope(op, depth, now, p)
-    pooled = Query(f"SELECT * FROM c WHERE {' AND '.join(where)} AND c.multi_vector = true", tuple(p.items), pk)
+    pooled = Query(f"SELECT {ITEM_FIELDS}, {VECTOR_FIELDS} FROM c WHERE {' AND '.join(where)} "
+                   f"AND c.multi_vector = true", tuple(p.items), pk)
     return nearest, pooled
 
 
@@ -198,9 +208,17 @@ def cosine(a: Sequence[float], b: Sequence[float]) -> float:
     return dot / norm if norm else 0.0
 
 
+def scores(query_vector: list[float], doc: dict) -> list[float]:
+    """The item's similarity per vector; the server's score where it sent no vectors."""
+    vectors = ([doc["embedding"]] if doc.get("embedding") else []) + doc.get("more_embeddings", [])
+    if vectors:
+        return [cosine(query_vector, vector) for vector in vectors]
+    return [doc["score"]] if doc.get("score") is not None else []
+
+
 def rank(op: SearchOp, query_vector: list[float], docs: list[dict]) -> list[tuple[float | None, dict]]:
     scored = sorted(
-        ((cosine(query_vector, vector), doc) for doc in docs for _, vector in doc.get("embeddings", ())),
+        ((score, doc) for doc in docs for score in scores(query_vector, doc)),
         key=lambda pair: pair[0], reverse=True,
     )
     seen: set[str] = set()
@@ -213,7 +231,7 @@ def rank(op: SearchOp, query_vector: list[float], docs: list[dict]) -> list[tupl
             break
         if len(seen) > op.offset:
             kept.append((score, doc))
-    scoreless = [doc for doc in docs if not doc.get("embeddings")]
+    scoreless = [doc for doc in docs if not scores(query_vector, doc)]
     if scoreless and len(kept) < op.limit:  # InMemoryStore's fill-up, offset ignored
         kept.extend((None, doc) for doc in scoreless[: op.limit - len(kept)])
     return kept

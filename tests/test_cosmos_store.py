@@ -5,9 +5,11 @@ import asyncio
 import logging
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from azure.cosmos import PartitionKey
 from langgraph.store.base import (
     GetOp,
     InvalidNamespaceError,
@@ -27,7 +29,9 @@ from stores.cosmos_base import (
     item_id,
     plan_get,
     plan_search,
+    put_document,
 )
+from stores.cosmos_container import ContainerSpec, refused
 from stores.cosmos_query import namespaces_query, search_query, vector_queries
 from stores.cosmos_requests import Patch, PointRead, Query
 
@@ -73,20 +77,50 @@ def test_key_comes_from_cosmos_key_then_the_connection_string(monkeypatch):
     assert cosmos.account_key() is None  # then DefaultAzureCredential
 
 
+ITEM = ('c.id, c.pk, c.ns, c.key, c["value"], c.created_at, c.updated_at, c.expires_at, c.ttl_minutes, '
+        'c._etag')
+
+
 def test_vector_search_queries_for_real_cosmos_db():
-    """The open server has no VectorDistance, so the text is checked here."""
+    """The open server has no VectorDistance, so the text is checked here:
+    the nearest items come with the server's score and no vectors, only
+    multi-vector items bring theirs (ranked client-side)."""
     op = SearchOp(CUSTOMER + ("facts",), {"kind": "fee"}, limit=5, offset=2, query="card fees")
     nearest, pooled = vector_queries(op, [0.1, 0.2], depth=2, now=1000.0)
     scope = ("c.pk = @p1 AND (c.expires_at = null OR c.expires_at > @p0) "
              "AND (c.ns_text = @p2 OR STARTSWITH(c.ns_text, @p3)) AND c[\"value\"][@p4] = @p5")
-    assert nearest.sql == (f"SELECT TOP @p6 * FROM c WHERE {scope} AND IS_DEFINED(c.embedding) "
+    assert nearest.sql == (f"SELECT TOP @p6 {ITEM}, VectorDistance(c.embedding, @p7) AS score "
+                           f"FROM c WHERE {scope} AND IS_DEFINED(c.embedding) "
                            "ORDER BY VectorDistance(c.embedding, @p7)")
     params = {"@p0": 1000.0, "@p1": "customers.c-42", "@p2": "customers.c-42.facts",
               "@p3": "customers.c-42.facts.", "@p4": "kind", "@p5": "fee"}
     assert dict(nearest.params) == {**params, "@p6": 50, "@p7": [0.1, 0.2]}
-    assert pooled.sql == f"SELECT * FROM c WHERE {scope} AND c.multi_vector = true"
+    assert pooled.sql == (f"SELECT {ITEM}, c.embedding, c.more_embeddings FROM c WHERE {scope} "
+                          "AND c.multi_vector = true")
     assert dict(pooled.params) == params
     assert nearest.pk == pooled.pk == "customers.c-42"
+
+
+def test_searches_project_the_item_fields_and_vectors_only_to_rank_them():
+    op = SearchOp(CUSTOMER + ("facts",), None, limit=5)
+    assert search_query(op, depth=2, now=0.0, with_vectors=False).sql.startswith(f"SELECT TOP @p4 {ITEM} FROM c ")
+    assert search_query(op, depth=2, now=0.0, with_vectors=True).sql.startswith(
+        f"SELECT {ITEM}, c.embedding, c.more_embeddings FROM c ")
+
+
+def test_each_vector_is_stored_once(embeddings):
+    one = put_document(PutOp(CUSTOMER, "k", {"text": "a"}), 0.0, 2, {"text": [0.5, 0.5]})
+    two = put_document(PutOp(CUSTOMER, "k", {"text": ["a", "b"]}), 0.0, 2, {"text.0": [1.0], "text.1": [2.0]})
+    assert (one["embedding"], "more_embeddings" in one, "embeddings" in one) == ([0.5, 0.5], False, False)
+    assert (two["embedding"], two["more_embeddings"], two["multi_vector"]) == ([1.0], [[2.0]], True)
+
+
+def test_the_index_covers_only_the_paths_queries_filter_or_sort_on():
+    policy = ContainerSpec("db", "c", dims=16).options()["indexing_policy"]
+    assert policy["excludedPaths"] == [{"path": "/*"}]
+    assert {p["path"] for p in policy["includedPaths"]} == {
+        "/pk/?", "/ns_text/?", "/updated_at/?", "/expires_at/?", "/multi_vector/?"}
+    assert policy["vectorIndexes"] == [{"path": "/embedding", "type": "quantizedFlat"}]
 
 
 def test_search_query_is_parameterised_and_pages_on_the_server_when_exact():
@@ -339,11 +373,12 @@ async def test_async_two_writers_on_one_item(cosmos_url):
         assert (await store.aget(ns, "main")).value in ({"writer": "A", "i": 14}, {"writer": "B", "i": 14})
 
 
-def _doc(key, vectors, updated="2026-01-01T00:00:00.000000+00:00"):
+def _doc(key, vectors, score=None, updated="2026-01-01T00:00:00.000000+00:00"):
     ns = CUSTOMER + ("facts",)
     return {"id": item_id(ns, key), "pk": "customers.c-42", "ns": list(ns), "key": key, "value": {"k": key},
             "created_at": updated, "updated_at": updated, "expires_at": None, "ttl_minutes": None,
-            "embeddings": [[f"text.{i}", v] for i, v in enumerate(vectors)], "_etag": "e"}
+            "_etag": "e", **({"embedding": vectors[0]} if vectors else {"score": score}),
+            **({"more_embeddings": vectors[1:], "multi_vector": True} if len(vectors) > 1 else {})}
 
 
 def _finish(plan, answer):
@@ -361,7 +396,7 @@ def test_vector_search_reranks_nearest_and_multi_vector_items():
     plan = plan_search(op, settings, [1.0, 0.0])
     nearest, pooled = next(plan)
     assert "VectorDistance" in nearest.sql and "multi_vector" in pooled.sql
-    near = [_doc("a", [[0.9, 0.1]]), _doc("b", [[0.5, 0.5]])]
+    near = [_doc("a", [], score=0.994), _doc("b", [], score=0.707)]  # VectorDistance's scores, no vectors
     multi = [_doc("m", [[0.0, 1.0], [1.0, 0.0]])]  # its second vector is the query itself
     kind, result = _finish(plan, [near, multi])
     assert kind == "result" and [(i.key, round(i.score, 3)) for i in result] == [("m", 1.0), ("a", 0.994)]
@@ -379,3 +414,72 @@ async def test_async_store_serves_sync_callers_on_other_threads(cosmos_url):
         assert (await asyncio.to_thread(store.get, ns, "main")).value == {"name": "Ana"}
         with pytest.raises(asyncio.InvalidStateError):
             store.get(ns, "main")  # from the loop itself it would deadlock
+
+
+# --- pre-provisioned containers ----------------------------------------------------------
+
+
+def _provision(cosmos_server, database, container, **options):
+    from azure.cosmos import CosmosClient
+
+    with CosmosClient(f"https://127.0.0.1:{cosmos_server.port}/", credential=cosmos.account_key(),
+                      connection_verify=False) as client:
+        client.create_database_if_not_exists(database).create_container(container, **options)
+
+
+def test_create_never_opens_a_container_provisioned_as_the_readme_says(cosmos_server, cosmos_key, embeddings):
+    database = f"prov-{uuid.uuid4().hex[:8]}"
+    _provision(cosmos_server, database, "memory", **ContainerSpec(database, "memory", dims=16).options())
+    with cosmos.connect(f"{cosmos_server.url}/{database}/memory?tls=insecure&create=never",
+                        index=index_config(embeddings)) as store:
+        store.put(CUSTOMER, "k", {"v": 1})
+        assert store.get(CUSTOMER, "k").value == {"v": 1}
+
+
+def test_create_never_names_what_to_provision(cosmos_server, cosmos_key, embeddings):
+    database = f"prov-{uuid.uuid4().hex[:8]}"
+    url = f"{cosmos_server.url}/{database}/memory?tls=insecure&create=never"
+    with pytest.raises(cosmos.ContainerNotReady, match="does not exist.*Provisioning"):
+        with cosmos.connect(url):
+            pass
+    _provision(cosmos_server, database, "memory", partition_key=PartitionKey(path="/customer"))
+    with pytest.raises(cosmos.ContainerNotReady) as error:
+        with cosmos.connect(url, index=index_config(embeddings)):
+            pass
+    message = str(error.value)
+    for problem in ("partition key path ['/customer']", "default TTL off", "vector embedding policy on /embedding "
+                    "with 16 dimensions", "full-text policy on /text", "Provisioning"):
+        assert problem in message
+
+
+async def test_a_wrong_partition_key_is_refused_even_when_creating(cosmos_server, cosmos_key):
+    database = f"prov-{uuid.uuid4().hex[:8]}"
+    _provision(cosmos_server, database, "memory", partition_key=PartitionKey(path="/id"))
+    with pytest.raises(cosmos.ContainerNotReady, match=r"partition key path \['/id'\]"):
+        async with cosmos.aconnect(f"{cosmos_server.url}/{database}/memory?tls=insecure"):
+            pass
+
+
+def test_403_says_which_role_or_provisioning_is_missing():
+    from azure.cosmos.exceptions import CosmosHttpResponseError
+
+    spec = ContainerSpec("bank", "memory")
+    forbidden = CosmosHttpResponseError(status_code=403, message="Forbidden")
+    assert "?create=never" in str(refused(forbidden, spec, creating=True))
+    assert "Cosmos DB Built-in Data Contributor" in str(refused(forbidden, spec, creating=False))
+
+
+@pytest.mark.parametrize("url, error", [
+    ("cosmos://h/db/c?vector_index=hnsw", "vector_index must be one of quantizedFlat, diskANN, flat"),
+    ("cosmos://h/db/c?create=always", "create must be if-missing or never"),
+])
+def test_container_options_in_the_url_are_checked(url, error):
+    with pytest.raises(UnsupportedURL, match=error):
+        cosmos.CosmosURL.parse(url).spec(None)
+
+
+def test_flat_vector_index_only_up_to_505_dimensions():
+    url = cosmos.CosmosURL.parse("cosmos://h/db/c?vector_index=flat")
+    assert url.spec({"dims": 505}).options()["indexing_policy"]["vectorIndexes"][0]["type"] == "flat"
+    with pytest.raises(UnsupportedURL, match="at most 505"):
+        url.spec({"dims": 1536})
