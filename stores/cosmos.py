@@ -64,8 +64,9 @@ from stores.cosmos_base import (
     Patch,
     PointRead,
     Query,
-    QueryRejected,
     StoreSettings,
+    Transaction,
+    Unsupported,
     Upsert,
     prepare_batch,
     read_plans,
@@ -132,9 +133,10 @@ def account_key() -> str | None:
     return None
 
 
-def capabilities_of(properties: dict, missing_read_status: int) -> Capabilities:
+def capabilities_of(properties: dict, server: "ServerAnswers") -> Capabilities:
     policy = properties.get("vectorEmbeddingPolicy") or {}
-    return Capabilities(missing_point_read_is_404=missing_read_status == 404,
+    return Capabilities(missing_point_read_is_404=server.missing_read_status == 404,
+                        transactional_batch=server.transactional_batch,
                         vector_search=bool(policy.get("vectorEmbeddings")))
 
 
@@ -148,6 +150,8 @@ def sdk_call(request: Any, *, sync: bool) -> tuple[str, tuple, dict[str, Any]]:
         return "query_items", (request.sql,), {"parameters": request.parameters, **scope}
     if isinstance(request, Upsert):
         return "upsert_item", (request.body,), {}
+    if isinstance(request, Transaction):
+        return "execute_item_batch", ([("upsert", (u.body,)) for u in request.upserts],), {"partition_key": request.pk}
     if isinstance(request, Delete):
         return "delete_item", (request.id,), {"partition_key": request.pk}
     if isinstance(request, Patch):
@@ -160,15 +164,16 @@ def sdk_call(request: Any, *, sync: bool) -> tuple[str, tuple, dict[str, Any]]:
 def answers_from_errors(request: Any) -> Iterator[None]:
     """A missing item reads as None and deletes as done; a patch that lost to a
     concurrent write or delete is dropped (that write set its own expiry); a
-    query form the server refuses goes back to the plan to fall back from."""
+    query form or a batch the server refuses goes back to the plan to fall
+    back from."""
     try:
         yield
     except _NOT_WRITTEN:
         if not isinstance(request, (PointRead, Delete, Patch)):
             raise
     except cosmos_errors.CosmosHttpResponseError as error:
-        if isinstance(request, Query) and error.status_code == 400:
-            raise QueryRejected(error.message) from error
+        if isinstance(request, (Query, Transaction)) and error.status_code in (400, 405, 501):
+            raise Unsupported(error.message) from error
         raise
 
 
@@ -252,7 +257,7 @@ class CosmosStore(_CosmosStoreBase):
     def _outcome(self, request: Any) -> tuple[Any, Exception | None]:
         try:
             return self._execute(request), None
-        except QueryRejected as rejected:
+        except Unsupported as rejected:
             return None, rejected
 
     def _execute(self, request: Any) -> Any:
@@ -307,7 +312,7 @@ class AsyncCosmosStore(_CosmosStoreBase):
     async def _outcome(self, request: Any) -> tuple[Any, Exception | None]:
         try:
             return await self._execute(request), None
-        except QueryRejected as rejected:
+        except Unsupported as rejected:
             return None, rejected
 
     async def _execute(self, request: Any) -> Any:
@@ -333,7 +338,47 @@ def quiet_sdk_logging() -> None:
         for name in ("azure", "azure.core.pipeline.policies.http_logging_policy"):
             logging.getLogger(name).setLevel(logging.WARNING)
 
-_missing_read_status: dict[str, int] = {}  # per endpoint: one probe per process
+@dataclass(frozen=True)
+class ServerAnswers:
+    """How the server answered the probes at connect (read-only requests)."""
+
+    missing_read_status: int  # 404 on Cosmos DB, 500 on the open test server
+    transactional_batch: bool  # the open test server cannot parse a batch (500)
+
+
+_server_answers: dict[str, ServerAnswers] = {}  # per endpoint: one probe per process
+
+
+def _answers(read: Exception | None, batch: Exception | None) -> ServerAnswers:
+    """Cosmos DB answers a batch that reads a missing item with a failed
+    batch (CosmosBatchOperationError), a server without batches with a
+    plain HTTP error."""
+    return ServerAnswers(getattr(read, "status_code", None) or (0 if read else 200),
+                         not isinstance(batch, cosmos_errors.CosmosHttpResponseError))
+
+
+def _probe(container: Any) -> ServerAnswers:
+    outcomes = []
+    for probe in (lambda: container.read_item(_probe_id(), partition_key="probe"),
+                  lambda: container.execute_item_batch([("read", (_probe_id(),))], partition_key="probe")):
+        try:
+            probe()
+            outcomes.append(None)
+        except (cosmos_errors.CosmosHttpResponseError, cosmos_errors.CosmosBatchOperationError) as error:
+            outcomes.append(error)
+    return _answers(*outcomes)
+
+
+async def _aprobe(container: Any) -> ServerAnswers:
+    outcomes = []
+    for probe in (lambda: container.read_item(_probe_id(), partition_key="probe"),
+                  lambda: container.execute_item_batch([("read", (_probe_id(),))], partition_key="probe")):
+        try:
+            await probe()
+            outcomes.append(None)
+        except (cosmos_errors.CosmosHttpResponseError, cosmos_errors.CosmosBatchOperationError) as error:
+            outcomes.append(error)
+    return _answers(*outcomes)
 
 
 def _probe_id() -> str:
@@ -400,14 +445,10 @@ def connect(url: str, *, index: IndexConfig | None = None, ttl: TTLConfig | None
     with CosmosClient(target.endpoint, credential=credential, connection_verify=target.verify_tls,
                       **{**CLIENT_OPTIONS, **client_options}) as client:
         container, properties = _open_container(client, spec, create)
-        if target.endpoint not in _missing_read_status:
-            try:
-                container.read_item(_probe_id(), partition_key="probe")
-                _missing_read_status[target.endpoint] = 200
-            except cosmos_errors.CosmosHttpResponseError as error:
-                _missing_read_status[target.endpoint] = error.status_code or 0
+        if target.endpoint not in _server_answers:
+            _server_answers[target.endpoint] = _probe(container)
         yield CosmosStore(container, index=index, ttl=ttl, partition_depth=target.partition_depth, retry=retry,
-                          capabilities=capabilities_of(properties, _missing_read_status[target.endpoint]))
+                          capabilities=capabilities_of(properties, _server_answers[target.endpoint]))
 
 
 @asynccontextmanager
@@ -424,11 +465,7 @@ async def aconnect(url: str, *, index: IndexConfig | None = None, ttl: TTLConfig
     async with AsyncCosmosClient(target.endpoint, credential=credential, connection_verify=target.verify_tls,
                                  **{**CLIENT_OPTIONS, **client_options}) as client:
         container, properties = await _aopen_container(client, spec, create)
-        if target.endpoint not in _missing_read_status:
-            try:
-                await container.read_item(_probe_id(), partition_key="probe")
-                _missing_read_status[target.endpoint] = 200
-            except cosmos_errors.CosmosHttpResponseError as error:
-                _missing_read_status[target.endpoint] = error.status_code or 0
+        if target.endpoint not in _server_answers:
+            _server_answers[target.endpoint] = await _aprobe(container)
         yield AsyncCosmosStore(container, index=index, ttl=ttl, partition_depth=target.partition_depth, retry=retry,
-                               capabilities=capabilities_of(properties, _missing_read_status[target.endpoint]))
+                               capabilities=capabilities_of(properties, _server_answers[target.endpoint]))

@@ -71,7 +71,8 @@ from stores.cosmos_requests import (
     Plan,
     PointRead,
     Query,
-    QueryRejected,
+    Transaction,
+    Unsupported,
     Upsert,
 )
 
@@ -81,6 +82,7 @@ class Capabilities:
     """What the server answered so far; real Cosmos DB has all of them."""
 
     missing_point_read_is_404: bool = True  # the open server answers 500
+    transactional_batch: bool = True  # the open server has none
     distinct: bool = True
     vector_search: bool = False  # container has a vector embedding policy
 
@@ -205,11 +207,42 @@ def plan_get(op: GetOp, settings: StoreSettings) -> Plan:
     return to_item(doc)
 
 
-def plan_put(op: PutOp, settings: StoreSettings, vectors: dict[str, list[float]]) -> Plan:
+def put_request(op: PutOp, settings: StoreSettings, vectors: dict[str, list[float]]) -> Upsert | Delete:
     if op.value is None:
-        yield Delete(item_id(op.namespace, op.key), partition_of(op.namespace, settings.partition_depth))
-        return None
-    yield Upsert(put_document(op, now_stamp(), settings.partition_depth, vectors))
+        return Delete(item_id(op.namespace, op.key), partition_of(op.namespace, settings.partition_depth))
+    return Upsert(put_document(op, now_stamp(), settings.partition_depth, vectors))
+
+
+def transactions(pk: str, upserts: list[Upsert]) -> list[Transaction]:
+    """The upserts in as few transactional batches as Cosmos DB's limits allow."""
+    chunks: list[list[Upsert]] = [[]]
+    size = 0
+    for upsert in upserts:
+        body = len(json.dumps(upsert.body))
+        if len(chunks[-1]) == Transaction.MAX_OPERATIONS or (chunks[-1] and size + body > Transaction.MAX_BYTES):
+            chunks.append([])
+            size = 0
+        chunks[-1].append(upsert)
+        size += body
+    return [Transaction(pk, tuple(chunk)) for chunk in chunks]
+
+
+def plan_partition_writes(requests: list[Upsert | Delete], settings: StoreSettings) -> Plan:
+    """A partition's writes: its upserts in one transactional batch where the
+    server has them (a turn's writes land together or not at all), else
+    concurrently. Deletes run on their own: in a batch, deleting an item
+    that is already gone would fail the whole batch."""
+    caps = settings.capabilities
+    upserts = [r for r in requests if isinstance(r, Upsert)]
+    singles = [r for r in requests if not isinstance(r, Upsert)]
+    if len(upserts) > 1 and caps.transactional_batch:
+        try:
+            yield transactions(upserts[0].body["pk"], upserts)
+            upserts = []
+        except Unsupported:
+            caps.transactional_batch = False
+    if upserts or singles:
+        yield upserts + singles
     return None
 
 
@@ -228,7 +261,7 @@ def plan_search(op: SearchOp, settings: StoreSettings, query_vector: list[float]
             # Short of a full page, unembedded items may fill it (InMemoryStore's
             # rule), so only a full page of vector hits is the answer.
             docs = candidates if len(candidates) >= op.offset + op.limit else None
-        except QueryRejected:
+        except Unsupported:
             caps.vector_search = False
     if docs is None:
         docs = usable((yield search_query(op, depth, now, with_vectors=query_vector is not None)))
@@ -249,7 +282,7 @@ def plan_list_namespaces(op: ListNamespacesOp, settings: StoreSettings) -> Plan:
     if caps.distinct:
         try:
             found = yield namespaces_query(op, settings.partition_depth, now, distinct=True)
-        except QueryRejected:
+        except Unsupported:
             caps.distinct = False
     if found is None:
         found = yield namespaces_query(op, settings.partition_depth, now, distinct=False)
@@ -308,7 +341,11 @@ def read_plans(batch: BatchPlan, settings: StoreSettings, vectors: dict[str, lis
 
 
 def write_plans(batch: BatchPlan, settings: StoreSettings, vectors: dict[str, list[float]]) -> dict[int, Plan]:
-    return {
-        i: plan_put(op, settings, {path: vectors[text] for path, text in batch.put_texts[i]})
-        for i, op in batch.writes.items()
-    }
+    """One plan per partition written, keyed by its first write's position
+    (a put's result is None)."""
+    by_partition: dict[str, tuple[int, list[Upsert | Delete]]] = {}
+    for i, op in batch.writes.items():
+        request = put_request(op, settings, {path: vectors[text] for path, text in batch.put_texts[i]})
+        by_partition.setdefault(request.pk if isinstance(request, Delete) else request.body["pk"], (i, []))[1].append(
+            request)
+    return {i: plan_partition_writes(requests, settings) for i, requests in by_partition.values()}

@@ -53,10 +53,23 @@ class Upsert:
     body: dict
 
 
-Request = Union[PointRead, Query, Upsert, Delete, Patch, list]
+@dataclass(frozen=True)
+class Transaction:
+    """Upserts into one partition that all apply or none do (Cosmos DB's
+    transactional batch: at most ``MAX_OPERATIONS`` and ``MAX_BYTES``)."""
+
+    pk: str
+    upserts: tuple[Upsert, ...]
+
+    MAX_OPERATIONS = 100
+    MAX_BYTES = 2 * 1024 * 1024
+
+
+Request = Union[PointRead, Query, Upsert, Delete, Patch, Transaction, list]
 Plan = Generator[Request, Any, Any]
 
 
-class QueryRejected(Exception):
-    """The server refused a query form (e.g. DISTINCT, VectorDistance); the
-    executors raise it into the plan so the plan can fall back."""
+class Unsupported(Exception):
+    """The server refused a query form (e.g. DISTINCT, VectorDistance) or a
+    request kind (transactional batch); the executors raise it into the plan
+    so the plan can fall back."""

@@ -29,11 +29,14 @@ from stores.cosmos_base import (
     item_id,
     plan_get,
     plan_search,
+    prepare_batch,
     put_document,
+    transactions,
+    write_plans,
 )
 from stores.cosmos_container import ContainerSpec, refused
 from stores.cosmos_query import namespaces_query, search_query, vector_queries
-from stores.cosmos_requests import Patch, PointRead, Query
+from stores.cosmos_requests import Patch, PointRead, Query, Transaction, Unsupported, Upsert
 
 CUSTOMER = ("customers", "c-42")
 WEIRD_LABELS = ["it's", 'say "hi"', "a|b", "a/b\\c", "100%", "?#", "żółw 🐢", "x" * 255, "SELECT * FROM c"]
@@ -306,8 +309,9 @@ def test_a_turn_stays_in_one_partition(store):
                  SearchOp(ns + ("episodes",), limit=50)])
     store.batch([PutOp(ns + ("episodes",), "e1", {"text": "asked about fees"}),
                  PutOp(ns + ("facts",), "f1", {"text": "prefers email"})])
-    assert len(sent) == 5
-    assert all(getattr(r, "pk", None) == "customers.c-42" for r in sent if isinstance(r, Query))
+    requests = [r for r in sent if not isinstance(r, list)]  # a list runs its requests concurrently
+    assert len(requests) == 5  # 3 reads; 2 upserts (one transactional batch on Cosmos DB)
+    assert all(getattr(r, "pk", None) == "customers.c-42" for r in requests if isinstance(r, Query))
 
 
 def test_the_key_never_reaches_logs(cosmos_server, monkeypatch, caplog):
@@ -483,3 +487,49 @@ def test_flat_vector_index_only_up_to_505_dimensions():
     assert url.spec({"dims": 505}).options()["indexing_policy"]["vectorIndexes"][0]["type"] == "flat"
     with pytest.raises(UnsupportedURL, match="at most 505"):
         url.spec({"dims": 1536})
+
+
+# --- atomic turns ---------------------------------------------------------------------
+
+
+def _turn_plan(settings, puts):
+    batch = prepare_batch(puts, settings)
+    (plan,) = write_plans(batch, settings, {}).values()
+    return plan
+
+
+def test_a_turns_writes_to_one_customer_are_one_transactional_batch():
+    settings = StoreSettings(capabilities=Capabilities(transactional_batch=True))
+    plan = _turn_plan(settings, [PutOp(CUSTOMER + ("episodes",), "e1", {"text": "asked about fees"}),
+                                 PutOp(CUSTOMER + ("facts",), "f1", {"text": "prefers email"})])
+    (transaction,) = next(plan)
+    assert isinstance(transaction, Transaction) and transaction.pk == "customers.c-42"
+    name, args, options = cosmos.sdk_call(transaction, sync=False)
+    assert name == "execute_item_batch" and options == {"partition_key": "customers.c-42"}
+    assert [(kind, body["key"]) for kind, (body,) in args[0]] == [("upsert", "e1"), ("upsert", "f1")]
+    with pytest.raises(StopIteration):
+        plan.send([[{}, {}]])
+
+
+def test_a_server_without_batches_gets_the_writes_one_by_one():
+    settings = StoreSettings(capabilities=Capabilities(transactional_batch=True))
+    plan = _turn_plan(settings, [PutOp(CUSTOMER + ("facts",), k, {"v": k}) for k in "ab"] +
+                      [PutOp(CUSTOMER + ("facts",), "gone", None)])
+    next(plan)
+    singles = plan.throw(Unsupported("no batches here"))
+    assert [type(r).__name__ for r in singles] == ["Upsert", "Upsert", "Delete"]
+    assert not settings.capabilities.transactional_batch
+
+
+def test_batches_keep_to_100_operations_and_2_mb():
+    many = [Upsert({"pk": "p", "n": i}) for i in range(150)]
+    assert [len(t.upserts) for t in transactions("p", many)] == [100, 50]
+    big = [Upsert({"pk": "p", "blob": "x" * 900_000}) for _ in range(3)]
+    assert [len(t.upserts) for t in transactions("p", big)] == [2, 1]
+
+
+def test_the_open_server_is_detected_as_without_batches_and_loses_no_write(store):
+    assert not store.settings.capabilities.transactional_batch
+    ns = CUSTOMER + ("facts",)
+    store.batch([PutOp(ns, "a", {"v": 1}), PutOp(ns, "b", {"v": 2})])
+    assert [i.key for i in store.search(ns)] == ["b", "a"]
