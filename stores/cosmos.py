@@ -68,12 +68,13 @@ from stores.cosmos_base import (
     Transaction,
     Unsupported,
     Upsert,
+    plan_update,
     prepare_batch,
     read_plans,
     write_plans,
 )
 from stores.cosmos_container import ContainerNotReady, ContainerSpec, refused
-from stores.cosmos_requests import Plan
+from stores.cosmos_requests import Conflict, Create, Embed, Plan, Replace
 from stores.cosmos_retry import RetryPolicy
 
 __all__ = ["CosmosStore", "AsyncCosmosStore", "ContainerNotReady", "RetryPolicy", "connect", "aconnect"]
@@ -150,6 +151,11 @@ def sdk_call(request: Any, *, sync: bool) -> tuple[str, tuple, dict[str, Any]]:
         return "query_items", (request.sql,), {"parameters": request.parameters, **scope}
     if isinstance(request, Upsert):
         return "upsert_item", (request.body,), {}
+    if isinstance(request, Create):
+        return "create_item", (request.body,), {}
+    if isinstance(request, Replace):
+        return "replace_item", (request.body["id"], request.body), {
+            "etag": request.etag, "match_condition": MatchConditions.IfNotModified}
     if isinstance(request, Transaction):
         return "execute_item_batch", ([("upsert", (u.body,)) for u in request.upserts],), {"partition_key": request.pk}
     if isinstance(request, Delete):
@@ -165,11 +171,13 @@ def answers_from_errors(request: Any) -> Iterator[None]:
     """A missing item reads as None and deletes as done; a patch that lost to a
     concurrent write or delete is dropped (that write set its own expiry); a
     query form or a batch the server refuses goes back to the plan to fall
-    back from."""
+    back from, and so does a conditional write that lost (``Conflict``)."""
     try:
         yield
-    except _NOT_WRITTEN:
-        if not isinstance(request, (PointRead, Delete, Patch)):
+    except (*_NOT_WRITTEN, cosmos_errors.CosmosResourceExistsError) as error:
+        if isinstance(request, (Create, Replace)):
+            raise Conflict(error.message) from error
+        if not (isinstance(request, (PointRead, Delete, Patch)) and isinstance(error, _NOT_WRITTEN)):
             raise
     except cosmos_errors.CosmosHttpResponseError as error:
         if isinstance(request, (Query, Transaction)) and error.status_code in (400, 405, 501):
@@ -248,6 +256,16 @@ class CosmosStore(_CosmosStoreBase):
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         return await asyncio.get_running_loop().run_in_executor(None, self.batch, list(ops))
 
+    def update(self, namespace: tuple[str, ...], key: str, change: Callable[[dict | None], dict]) -> dict:
+        """Read-modify-write of one item that loses no concurrent update
+        (``_etag``; retried on 412): ``change`` maps the current value, or
+        None, to the new one, which is returned. ``change`` may run more than
+        once, so it should only depend on its argument."""
+        return self._drive(plan_update(namespace, key, change, self.settings))
+
+    async def aupdate(self, namespace: tuple[str, ...], key: str, change: Callable[[dict | None], dict]) -> dict:
+        return await asyncio.get_running_loop().run_in_executor(None, self.update, namespace, key, change)
+
     def _drive(self, plan: Plan) -> Any:
         done, value = advance(plan, (None, None))
         while not done:
@@ -257,12 +275,14 @@ class CosmosStore(_CosmosStoreBase):
     def _outcome(self, request: Any) -> tuple[Any, Exception | None]:
         try:
             return self._execute(request), None
-        except Unsupported as rejected:
-            return None, rejected
+        except (Unsupported, Conflict) as answer:
+            return None, answer
 
     def _execute(self, request: Any) -> Any:
         if isinstance(request, list):
             return [self._execute(r) for r in request]
+        if isinstance(request, Embed):
+            return dict(zip(request.texts, self.embeddings.embed_documents(list(request.texts))))
         name, args, options = sdk_call(request, sync=True)
         with answers_from_errors(request):
             for attempt in self.retry.tries():
@@ -293,15 +313,26 @@ class AsyncCosmosStore(_CosmosStoreBase):
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """For sync callers on other threads (as LangGraph's async stores allow):
         runs ``abatch`` on the store's event loop and waits for it."""
+        return self._wait(self.abatch(list(ops)))
+
+    async def aupdate(self, namespace: tuple[str, ...], key: str, change: Callable[[dict | None], dict]) -> dict:
+        """``CosmosStore.update``, async."""
+        return await self._drive(plan_update(namespace, key, change, self.settings))
+
+    def update(self, namespace: tuple[str, ...], key: str, change: Callable[[dict | None], dict]) -> dict:
+        return self._wait(self.aupdate(namespace, key, change))
+
+    def _wait(self, coroutine: Any) -> Any:
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is self._loop:
+            coroutine.close()
             raise asyncio.InvalidStateError(
                 "Synchronous calls to AsyncCosmosStore from its own event loop would block it: "
                 "use the a-methods (aget, aput, asearch, ...), or CosmosStore from sync code")
-        return asyncio.run_coroutine_threadsafe(self.abatch(list(ops)), self._loop).result()
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 
     async def _drive(self, plan: Plan) -> Any:
         done, value = advance(plan, (None, None))
@@ -312,12 +343,14 @@ class AsyncCosmosStore(_CosmosStoreBase):
     async def _outcome(self, request: Any) -> tuple[Any, Exception | None]:
         try:
             return await self._execute(request), None
-        except Unsupported as rejected:
-            return None, rejected
+        except (Unsupported, Conflict) as answer:
+            return None, answer
 
     async def _execute(self, request: Any) -> Any:
         if isinstance(request, list):
             return list(await asyncio.gather(*(self._execute(r) for r in request)))
+        if isinstance(request, Embed):
+            return dict(zip(request.texts, await self.embeddings.aembed_documents(list(request.texts))))
         name, args, options = sdk_call(request, sync=False)
         with answers_from_errors(request):
             for attempt in self.retry.tries():

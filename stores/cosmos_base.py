@@ -37,7 +37,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from langgraph.store.base import (
     GetOp,
@@ -49,6 +49,7 @@ from langgraph.store.base import (
     SearchOp,
     TTLConfig,
     InvalidNamespaceError,
+    _validate_namespace,  # LangGraph's own error, as for puts
     get_text_at_path,
     tokenize_path,
     validate_op_namespace,
@@ -66,11 +67,15 @@ from stores.cosmos_query import (
     vector_queries,
 )
 from stores.cosmos_requests import (
+    Conflict,
+    Create,
     Delete,
+    Embed,
     Patch,
     Plan,
     PointRead,
     Query,
+    Replace,
     Transaction,
     Unsupported,
     Upsert,
@@ -191,20 +196,52 @@ def texts_to_embed(op: PutOp, index: dict | None) -> list[tuple[str, str]]:
 # --- plans -----------------------------------------------------------------------------------
 
 
+def read_document(doc_id: str, pk: str, settings: StoreSettings) -> Plan:
+    if settings.capabilities.missing_point_read_is_404:
+        return (yield PointRead(doc_id, pk))
+    # the open server fails a point read of a missing item with a 500
+    found = yield Query(f"SELECT {ITEM_FIELDS} FROM c WHERE c.pk = @pk AND c.id = @id",
+                        (("@pk", pk), ("@id", doc_id)), pk)
+    return found[0] if found else None
+
+
 def plan_get(op: GetOp, settings: StoreSettings) -> Plan:
     doc_id, pk = item_id(op.namespace, op.key), partition_of(op.namespace, settings.partition_depth)
-    if settings.capabilities.missing_point_read_is_404:
-        doc = yield PointRead(doc_id, pk)
-    else:  # the open server fails a point read of a missing item with a 500
-        found = yield Query(f"SELECT {ITEM_FIELDS} FROM c WHERE c.pk = @pk AND c.id = @id",
-                            (("@pk", pk), ("@id", doc_id)), pk)
-        doc = found[0] if found else None
+    doc = yield from read_document(doc_id, pk, settings)
     now = time.time()
     if doc is None or not is_live(doc, now):
         return None
     if wants_refresh(settings, op.refresh_ttl) and (patch := refresh_patch(doc, now)):
         yield patch
     return to_item(doc)
+
+
+UPDATE_ATTEMPTS = 10
+
+
+def plan_update(namespace: tuple[str, ...], key: str, change: Callable[[dict | None], dict],
+                settings: StoreSettings) -> Plan:
+    """Read-modify-write that loses no concurrent update: ``change`` gets the
+    current value (None if there is none) and returns the new one, written
+    only if the item is still as read (its ``_etag``; a create if there was
+    none); after a concurrent write it reads again and retries."""
+    _validate_namespace(namespace)
+    doc_id, pk = item_id(namespace, key), partition_of(namespace, settings.partition_depth)
+    ttl = settings.ttl.get("default_ttl") if settings.ttl else None
+    for _ in range(UPDATE_ATTEMPTS):
+        doc = yield from read_document(doc_id, pk, settings)
+        live = doc is not None and is_live(doc, time.time())
+        value = change(dict(doc["value"]) if live else None)
+        op = PutOp(namespace, key, value, ttl=ttl)
+        texts = texts_to_embed(op, settings.index)
+        vectors = (yield Embed(tuple(t for _, t in texts))) if texts else {}
+        body = put_document(op, now_stamp(), settings.partition_depth, {p: vectors[t] for p, t in texts})
+        try:
+            yield Replace(body, doc["_etag"]) if doc is not None else Create(body)
+            return value
+        except Conflict:
+            continue
+    raise Conflict(f"{namespace}/{key} changed under {UPDATE_ATTEMPTS} updates in a row; nothing was written")
 
 
 def put_request(op: PutOp, settings: StoreSettings, vectors: dict[str, list[float]]) -> Upsert | Delete:

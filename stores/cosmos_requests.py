@@ -54,6 +54,29 @@ class Upsert:
 
 
 @dataclass(frozen=True)
+class Create:
+    """Answered with None; ``Conflict`` if the item exists."""
+
+    body: dict
+
+
+@dataclass(frozen=True)
+class Replace:
+    """Answered with None; ``Conflict`` unless the item still has ``etag``."""
+
+    body: dict
+    etag: str
+
+
+@dataclass(frozen=True)
+class Embed:
+    """Not a Cosmos DB request: answered with the embedding model's vector
+    for each of ``texts``, as a dict."""
+
+    texts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Transaction:
     """Upserts into one partition that all apply or none do (Cosmos DB's
     transactional batch: at most ``MAX_OPERATIONS`` and ``MAX_BYTES``)."""
@@ -65,8 +88,13 @@ class Transaction:
     MAX_BYTES = 2 * 1024 * 1024
 
 
-Request = Union[PointRead, Query, Upsert, Delete, Patch, Transaction, list]
+Request = Union[PointRead, Query, Upsert, Create, Replace, Delete, Patch, Transaction, Embed, list]
 Plan = Generator[Request, Any, Any]
+
+
+class Conflict(Exception):
+    """A conditional write lost to a concurrent one (412, or 409 on create);
+    raised into the plan, which reads again and retries."""
 
 
 class Unsupported(Exception):

@@ -29,6 +29,7 @@ from stores.cosmos_base import (
     item_id,
     plan_get,
     plan_search,
+    plan_update,
     prepare_batch,
     put_document,
     transactions,
@@ -36,7 +37,16 @@ from stores.cosmos_base import (
 )
 from stores.cosmos_container import ContainerSpec, refused
 from stores.cosmos_query import namespaces_query, search_query, vector_queries
-from stores.cosmos_requests import Patch, PointRead, Query, Transaction, Unsupported, Upsert
+from stores.cosmos_requests import (
+    Conflict,
+    Patch,
+    PointRead,
+    Query,
+    Replace,
+    Transaction,
+    Unsupported,
+    Upsert,
+)
 
 CUSTOMER = ("customers", "c-42")
 WEIRD_LABELS = ["it's", 'say "hi"', "a|b", "a/b\\c", "100%", "?#", "żółw 🐢", "x" * 255, "SELECT * FROM c"]
@@ -533,3 +543,49 @@ def test_the_open_server_is_detected_as_without_batches_and_loses_no_write(store
     ns = CUSTOMER + ("facts",)
     store.batch([PutOp(ns, "a", {"v": 1}), PutOp(ns, "b", {"v": 2})])
     assert [i.key for i in store.search(ns)] == ["b", "a"]
+
+
+# --- read-modify-write ------------------------------------------------------------------
+
+
+def test_concurrent_updates_of_one_item_lose_nothing(store):
+    ns = CUSTOMER + ("profile",)
+
+    def set_field(n):
+        return store.update(ns, "profile", lambda current: {**(current or {}), f"field{n}": n})
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(set_field, range(12)))
+    assert store.get(ns, "profile").value == {f"field{n}": n for n in range(12)}
+
+
+async def test_async_updates_lose_nothing_and_embed_like_puts(cosmos_url, embeddings):
+    async with cosmos.aconnect(cosmos_url, index=index_config(embeddings)) as store:
+        ns = CUSTOMER + ("facts",)
+
+        async def append(word):
+            return await stores.aupdate_item(
+                store, ns, "note", lambda current: {"text": f"{(current or {}).get('text', '')} {word}".strip()})
+
+        await asyncio.gather(*(append(w) for w in ["card", "fee", "refund", "email"]))
+        assert sorted((await store.aget(ns, "note")).value["text"].split()) == ["card", "email", "fee", "refund"]
+        (found,) = await store.asearch(ns, query="card fee refund email")
+        assert found.score == pytest.approx(1.0)  # its vector is its final text's
+
+
+def test_an_update_that_lost_reads_again():
+    settings = StoreSettings()
+    plan = plan_update(CUSTOMER + ("profile",), "profile", lambda current: {**(current or {}), "a": 1}, settings)
+    assert isinstance(next(plan), PointRead)
+    first = plan.send({**_doc("profile", []), "value": {"b": 2}, "_etag": "v1"})
+    assert isinstance(first, Replace) and first.etag == "v1" and first.body["value"] == {"b": 2, "a": 1}
+    assert isinstance(plan.throw(Conflict("412")), PointRead)
+    retried = plan.send({**_doc("profile", []), "value": {"b": 3}, "_etag": "v2"})
+    assert retried.etag == "v2" and retried.body["value"] == {"b": 3, "a": 1}
+
+
+async def test_other_stores_update_with_a_get_and_a_put():
+    store = InMemoryStore()
+    assert await stores.aupdate_item(store, ("customers", "x", "profile"), "profile",
+                                     lambda current: {"n": (current or {"n": 0})["n"] + 1}) == {"n": 1}
+    assert (await store.aget(("customers", "x", "profile"), "profile")).value == {"n": 1}
