@@ -73,7 +73,7 @@ from stores.cosmos_base import (
     read_plans,
     write_plans,
 )
-from stores.cosmos_container import ContainerNotReady, ContainerSpec, refused
+from stores.cosmos_container import TEXT_PATH, ContainerNotReady, ContainerSpec, refused
 from stores.cosmos_requests import Conflict, Create, Embed, Plan, Replace
 from stores.cosmos_retry import RetryPolicy
 
@@ -95,6 +95,7 @@ class CosmosURL:
     partition_depth: int
     create: bool | None = None  # None: only with an account key (Entra ID cannot create)
     vector_index: str = "quantizedFlat"
+    hybrid: bool = False
 
     @classmethod
     def parse(cls, url: str) -> "CosmosURL":
@@ -110,14 +111,16 @@ class CosmosURL:
         depth = options.get("partition_depth", "2")
         if not depth.isdigit() or int(depth) < 1:
             raise UnsupportedURL(f"partition_depth must be a positive integer in {redact(url)!r}")
-        create = options.get("create")
+        create, search = options.get("create"), options.get("search", "vector")
         if create not in (None, "if-missing", "never"):
             raise UnsupportedURL(f"create must be if-missing or never in {redact(url)!r}")
+        if search not in ("vector", "hybrid"):
+            raise UnsupportedURL(f"search must be vector or hybrid in {redact(url)!r}")
         port = f":{parts.port}" if parts.port else ""
         return cls(f"https://{parts.hostname}{port}/", path[0], path[1],
                    options.get("tls") != "insecure", int(depth),
                    None if create is None else create == "if-missing",
-                   options.get("vector_index", "quantizedFlat"))
+                   options.get("vector_index", "quantizedFlat"), search == "hybrid")
 
     def spec(self, index: IndexConfig | None) -> ContainerSpec:
         return ContainerSpec.of(self.database, self.container, index, self.vector_index)
@@ -138,7 +141,9 @@ def capabilities_of(properties: dict, server: "ServerAnswers") -> Capabilities:
     policy = properties.get("vectorEmbeddingPolicy") or {}
     return Capabilities(missing_point_read_is_404=server.missing_read_status == 404,
                         transactional_batch=server.transactional_batch,
-                        vector_search=bool(policy.get("vectorEmbeddings")))
+                        vector_search=bool(policy.get("vectorEmbeddings")),
+                        full_text=any(p.get("path") == TEXT_PATH for p in
+                                      (properties.get("fullTextPolicy") or {}).get("fullTextPaths") or ()))
 
 
 def sdk_call(request: Any, *, sync: bool) -> tuple[str, tuple, dict[str, Any]]:
@@ -202,7 +207,7 @@ class _CosmosStoreBase(BaseStore):
 
     def __init__(self, container: Any, *, index: IndexConfig | None = None, ttl: TTLConfig | None = None,
                  partition_depth: int = 2, capabilities: Capabilities | None = None,
-                 retry: RetryPolicy | None = None) -> None:
+                 retry: RetryPolicy | None = None, hybrid: bool = False) -> None:
         if index and index.get("distance_type", "cosine") != "cosine":
             raise ValueError(f"CosmosStore ranks by cosine similarity only; distance_type "
                              f"{index['distance_type']!r} is not supported")
@@ -215,7 +220,8 @@ class _CosmosStoreBase(BaseStore):
             self.index_config = {**index, "__tokenized_fields": [
                 (p, tokenize_path(p)) if p != "$" else (p, p) for p in (index.get("fields") or ["$"])]}
             self.embeddings = ensure_embeddings(index.get("embed"))
-        self.settings = StoreSettings(partition_depth, ttl, self.index_config, capabilities or Capabilities())
+        self.settings = StoreSettings(partition_depth=partition_depth, hybrid=hybrid, ttl=ttl, index=self.index_config,
+                                      capabilities=capabilities or Capabilities())
 
 
 def _split_texts(batch: BatchPlan) -> tuple[list[str], list[str]]:
@@ -481,6 +487,7 @@ def connect(url: str, *, index: IndexConfig | None = None, ttl: TTLConfig | None
         if target.endpoint not in _server_answers:
             _server_answers[target.endpoint] = _probe(container)
         yield CosmosStore(container, index=index, ttl=ttl, partition_depth=target.partition_depth, retry=retry,
+                          hybrid=target.hybrid,
                           capabilities=capabilities_of(properties, _server_answers[target.endpoint]))
 
 
@@ -501,4 +508,5 @@ async def aconnect(url: str, *, index: IndexConfig | None = None, ttl: TTLConfig
         if target.endpoint not in _server_answers:
             _server_answers[target.endpoint] = await _aprobe(container)
         yield AsyncCosmosStore(container, index=index, ttl=ttl, partition_depth=target.partition_depth, retry=retry,
+                               hybrid=target.hybrid,
                                capabilities=capabilities_of(properties, _server_answers[target.endpoint]))

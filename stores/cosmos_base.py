@@ -57,13 +57,17 @@ from langgraph.store.base import (
 
 from stores.cosmos_query import (
     ITEM_FIELDS,
+    full_text_query,
+    hybrid_rank,
     matches,
     namespace_text,
     namespaces_query,
     partition_of,
+    query_terms,
     rank,
     search_query,
     select_namespaces,
+    text_rank,
     vector_queries,
 )
 from stores.cosmos_requests import (
@@ -87,6 +91,7 @@ class Capabilities:
     """What the server answered so far; real Cosmos DB has all of them."""
 
     missing_point_read_is_404: bool = True  # the open server answers 500
+    full_text: bool = False  # container has a full-text policy on /text (and FullTextScore)
     transactional_batch: bool = True  # the open server has none
     distinct: bool = True
     vector_search: bool = False  # container has a vector embedding policy
@@ -95,6 +100,7 @@ class Capabilities:
 @dataclass
 class StoreSettings:
     partition_depth: int = 2
+    hybrid: bool = False  # queries with embeddings also rank by BM25 (RRF)
     ttl: TTLConfig | None = None
     index: dict | None = None  # LangGraph IndexConfig with "__tokenized_fields"
     capabilities: Capabilities = field(default_factory=Capabilities)
@@ -127,7 +133,8 @@ def iso(stamp: float) -> str:
 # --- documents ----------------------------------------------------------------------
 
 
-def put_document(op: PutOp, stamp: float, depth: int, embeddings: dict[str, list[float]] | None) -> dict:
+def put_document(op: PutOp, stamp: float, depth: int, embeddings: dict[str, list[float]] | None,
+                 text: str = "") -> dict:
     doc: dict[str, Any] = {
         "id": item_id(op.namespace, op.key),
         "pk": partition_of(op.namespace, depth),
@@ -142,6 +149,8 @@ def put_document(op: PutOp, stamp: float, depth: int, embeddings: dict[str, list
     }
     if op.ttl is not None:
         doc["ttl"] = max(1, math.ceil(op.ttl * 60))
+    if text:
+        doc["text"] = text
     if embeddings:
         first, *more = embeddings.values()
         doc["embedding"] = first
@@ -183,9 +192,21 @@ def wants_refresh(settings: StoreSettings, refresh_ttl: bool) -> bool:
 
 def texts_to_embed(op: PutOp, index: dict | None) -> list[tuple[str, str]]:
     """(path name, text) pairs of a put, as InMemoryStore and SqliteStore name them."""
-    if not index or op.value is None or op.index is False:
+    if not index:
         return []
-    paths = index["__tokenized_fields"] if op.index is None else [(p, tokenize_path(p)) for p in op.index]
+    return _texts(op, index["__tokenized_fields"])
+
+
+def search_text(op: PutOp, index: dict | None) -> str:
+    """The put's text for full-text search: the indexed fields' text, or with
+    no index config, the whole value's."""
+    return "\n".join(text for _, text in _texts(op, index["__tokenized_fields"] if index else [("$", "$")]))
+
+
+def _texts(op: PutOp, fields: list) -> list[tuple[str, str]]:
+    if op.value is None or op.index is False:
+        return []
+    paths = fields if op.index is None else [(p, tokenize_path(p)) for p in op.index]
     out = []
     for path, tokens in paths:
         texts = get_text_at_path(op.value, tokens)
@@ -235,7 +256,8 @@ def plan_update(namespace: tuple[str, ...], key: str, change: Callable[[dict | N
         op = PutOp(namespace, key, value, ttl=ttl)
         texts = texts_to_embed(op, settings.index)
         vectors = (yield Embed(tuple(t for _, t in texts))) if texts else {}
-        body = put_document(op, now_stamp(), settings.partition_depth, {p: vectors[t] for p, t in texts})
+        body = put_document(op, now_stamp(), settings.partition_depth, {p: vectors[t] for p, t in texts},
+                            search_text(op, settings.index))
         try:
             yield Replace(body, doc["_etag"]) if doc is not None else Create(body)
             return value
@@ -247,7 +269,7 @@ def plan_update(namespace: tuple[str, ...], key: str, change: Callable[[dict | N
 def put_request(op: PutOp, settings: StoreSettings, vectors: dict[str, list[float]]) -> Upsert | Delete:
     if op.value is None:
         return Delete(item_id(op.namespace, op.key), partition_of(op.namespace, settings.partition_depth))
-    return Upsert(put_document(op, now_stamp(), settings.partition_depth, vectors))
+    return Upsert(put_document(op, now_stamp(), settings.partition_depth, vectors, search_text(op, settings.index)))
 
 
 def transactions(pk: str, upserts: list[Upsert]) -> list[Transaction]:
@@ -284,28 +306,48 @@ def plan_partition_writes(requests: list[Upsert | Delete], settings: StoreSettin
 
 
 def plan_search(op: SearchOp, settings: StoreSettings, query_vector: list[float] | None) -> Plan:
+    """Newest first without a query; with one: by vector similarity (the
+    store's embeddings), fused with BM25 when ``settings.hybrid``, or by
+    BM25 alone when no embeddings are configured. The server ranks where it
+    can (VectorDistance, FullTextScore, RRF); else ranking is client-side."""
     now, depth, caps = time.time(), settings.partition_depth, settings.capabilities
+    terms = query_terms(op.query) if op.query else []
+    hybrid = query_vector is not None and settings.hybrid and bool(terms)
+
+    def live(docs: list[dict]) -> list[dict]:
+        return [d for d in docs if is_live(d, now) and matches(d["value"], op.filter)]
 
     def usable(docs: list[dict]) -> list[dict]:
-        docs = [d for d in docs if is_live(d, now) and matches(d["value"], op.filter)]
-        return sorted(docs, key=lambda d: d["updated_at"], reverse=True)
+        return sorted(live(docs), key=lambda d: d["updated_at"], reverse=True)
 
-    docs = None
-    if query_vector is not None and caps.vector_search:
+    kept = None
+    if terms and (query_vector is None or hybrid) and caps.full_text and (caps.vector_search or not hybrid):
+        try:
+            ranked = live((yield full_text_query(op, terms, depth, now, query_vector if hybrid else None)))
+            kept = [(d.get("score"), d) for d in ranked[op.offset: op.offset + op.limit]]
+        except Unsupported:
+            caps.full_text = False
+    if kept is None and query_vector is not None and not hybrid and caps.vector_search:
         try:
             nearest, pooled = yield list(vector_queries(op, query_vector, depth, now))
             candidates = usable(list({d["id"]: d for d in nearest + pooled}.values()))
             # Short of a full page, unembedded items may fill it (InMemoryStore's
             # rule), so only a full page of vector hits is the answer.
-            docs = candidates if len(candidates) >= op.offset + op.limit else None
+            if len(candidates) >= op.offset + op.limit:
+                kept = rank(op, query_vector, candidates)
         except Unsupported:
             caps.vector_search = False
-    if docs is None:
-        docs = usable((yield search_query(op, depth, now, with_vectors=query_vector is not None)))
-    if query_vector is not None:
-        kept = rank(op, query_vector, docs)
-    else:
-        kept = [(None, d) for d in docs[op.offset: op.offset + op.limit]]
+    if kept is None:
+        docs = usable((yield search_query(op, depth, now, with_vectors=query_vector is not None,
+                                          with_text=bool(terms) and (query_vector is None or hybrid))))
+        if hybrid:
+            kept = hybrid_rank(op, query_vector, terms, docs)
+        elif query_vector is not None:
+            kept = rank(op, query_vector, docs)
+        elif terms:
+            kept = text_rank(op, terms, docs)
+        else:
+            kept = [(None, d) for d in docs[op.offset: op.offset + op.limit]]
     if wants_refresh(settings, op.refresh_ttl):
         patches = [patch for _, d in kept if (patch := refresh_patch(d, now))]
         if patches:

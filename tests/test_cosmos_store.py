@@ -36,7 +36,7 @@ from stores.cosmos_base import (
     write_plans,
 )
 from stores.cosmos_container import ContainerSpec, refused
-from stores.cosmos_query import namespaces_query, search_query, vector_queries
+from stores.cosmos_query import bm25, full_text_query, namespaces_query, query_terms, search_query, vector_queries
 from stores.cosmos_requests import (
     Conflict,
     Patch,
@@ -589,3 +589,53 @@ async def test_other_stores_update_with_a_get_and_a_put():
     assert await stores.aupdate_item(store, ("customers", "x", "profile"), "profile",
                                      lambda current: {"n": (current or {"n": 0})["n"] + 1}) == {"n": 1}
     assert (await store.aget(("customers", "x", "profile"), "profile")).value == {"n": 1}
+
+
+# --- full-text and hybrid search ---------------------------------------------------------
+
+
+def test_full_text_and_hybrid_queries_for_real_cosmos_db():
+    """Checked as text against the documented syntax: ``ORDER BY RANK
+    FullTextScore(path, term, ...)`` and ``RRF(VectorDistance(...),
+    FullTextScore(...))``; FullTextScore is never projected."""
+    op = SearchOp(CUSTOMER + ("facts",), None, limit=3, offset=1, query="Card fee?")
+    scope = "c.pk = @p1 AND (c.expires_at = null OR c.expires_at > @p0) AND (c.ns_text = @p2 OR STARTSWITH(c.ns_text, @p3))"
+    text = full_text_query(op, query_terms(op.query), depth=2, now=5.0)
+    assert text.sql == f"SELECT TOP @p4 {ITEM} FROM c WHERE {scope} ORDER BY RANK FullTextScore(c.text, @p5, @p6)"
+    assert dict(text.params)["@p4"] == 4 and (dict(text.params)["@p5"], dict(text.params)["@p6"]) == ("card", "fee")
+    hybrid = full_text_query(op, ["card", "fee"], depth=2, now=5.0, vector=[0.1, 0.2])
+    assert hybrid.sql == (f"SELECT TOP @p4 {ITEM}, VectorDistance(c.embedding, @p7) AS score FROM c WHERE {scope} "
+                          "ORDER BY RANK RRF(VectorDistance(c.embedding, @p7), FullTextScore(c.text, @p5, @p6))")
+    assert dict(hybrid.params)["@p7"] == [0.1, 0.2] and hybrid.pk == "customers.c-42"
+
+
+def test_bm25_prefers_the_rarer_word_and_the_shorter_text():
+    docs = [{"text": "card fee"}, {"text": "card"}, {"text": "card limit raised for travel abroad"}, {}]
+    scores = bm25(["card", "fee"], docs)
+    assert scores[0] > scores[1] > scores[2] > scores[3] == 0
+
+
+async def test_a_query_without_embeddings_finds_the_relevant_items(cosmos_url):
+    """What the recall helper relies on: ``asearch(ns, query=...)`` ranks by
+    relevance on every store; here BM25 client-side, since the open server
+    refuses FullTextScore."""
+    async with cosmos.aconnect(cosmos_url) as store:
+        assert store.settings.capabilities.full_text  # the container has the policy
+        ns = CUSTOMER + ("facts",)
+        for key, text in {"fee": "was charged a card fee abroad", "mail": "prefers email",
+                          "rate": "asked about mortgage rates", "new": "moved house"}.items():
+            await store.aput(ns, key, {"text": text})
+        found = await store.asearch(ns, query="card fee", limit=2)
+        assert [i.key for i in found] == ["fee", "new"] and found[0].score > 0 == found[1].score
+        assert not store.settings.capabilities.full_text  # refused once: client-side from now on
+        assert (await store.asearch(ns, query="mortgage rate", limit=1))[0].key == "rate"
+
+
+def test_hybrid_search_fuses_vector_and_text_ranks(cosmos_url, embeddings):
+    with cosmos.connect(cosmos_url + "&search=hybrid", index=index_config(embeddings)) as store:
+        ns = CUSTOMER + ("facts",)
+        for key, text in {"a": "card fee refund", "b": "mortgage rate", "c": "card limit"}.items():
+            store.put(ns, key, {"text": text})
+        found = store.search(ns, query="card fee", limit=3)
+        assert found[0].key == "a" and found[-1].key == "b"
+        assert found[0].score == pytest.approx(max(i.score for i in found))  # the vector similarity
