@@ -74,6 +74,7 @@ from stores.cosmos_requests import (
     Conflict,
     Create,
     Delete,
+    DeletePartition,
     Embed,
     Patch,
     Plan,
@@ -93,6 +94,7 @@ class Capabilities:
     missing_point_read_is_404: bool = True  # the open server answers 500
     full_text: bool = False  # container has a full-text policy on /text (and FullTextScore)
     transactional_batch: bool = True  # the open server has none
+    delete_partition: bool = True  # delete_all_items_by_partition_key; the open server has none
     distinct: bool = True
     vector_search: bool = False  # container has a vector embedding policy
 
@@ -235,6 +237,27 @@ def plan_get(op: GetOp, settings: StoreSettings) -> Plan:
     if wants_refresh(settings, op.refresh_ttl) and (patch := refresh_patch(doc, now)):
         yield patch
     return to_item(doc)
+
+
+def plan_delete_partition(prefix: tuple[str, ...], settings: StoreSettings) -> Plan:
+    """Delete every item under ``prefix``, which names one partition (its
+    first ``partition_depth`` labels, e.g. ``("customers", id)``): one
+    request where the account deletes by partition key, else a query for
+    the ids and a delete each."""
+    _validate_namespace(prefix)
+    if len(prefix) != settings.partition_depth:
+        raise ValueError(f"a partition is named by {settings.partition_depth} namespace labels, not {prefix!r}")
+    pk, caps = partition_of(prefix, settings.partition_depth), settings.capabilities
+    if caps.delete_partition:
+        try:
+            yield DeletePartition(pk)
+            return None
+        except Unsupported:
+            caps.delete_partition = False
+    ids = yield Query("SELECT VALUE c.id FROM c WHERE c.pk = @pk", (("@pk", pk),), pk)
+    if ids:
+        yield [Delete(doc_id, pk) for doc_id in ids]
+    return None
 
 
 UPDATE_ATTEMPTS = 10

@@ -54,6 +54,14 @@ class Upsert:
 
 
 @dataclass(frozen=True)
+class DeletePartition:
+    """Every item with partition key ``pk``; answered with None (Cosmos DB
+    deletes them in the background)."""
+
+    pk: str
+
+
+@dataclass(frozen=True)
 class Create:
     """Answered with None; ``Conflict`` if the item exists."""
 
@@ -88,7 +96,7 @@ class Transaction:
     MAX_BYTES = 2 * 1024 * 1024
 
 
-Request = Union[PointRead, Query, Upsert, Create, Replace, Delete, Patch, Transaction, Embed, list]
+Request = Union[PointRead, Query, Upsert, Create, Replace, Delete, DeletePartition, Patch, Transaction, Embed, list]
 Plan = Generator[Request, Any, Any]
 
 

@@ -28,6 +28,7 @@ from stores.cosmos_base import (
     StoreSettings,
     item_id,
     plan_get,
+    plan_delete_partition,
     plan_search,
     plan_update,
     prepare_batch,
@@ -639,3 +640,27 @@ def test_hybrid_search_fuses_vector_and_text_ranks(cosmos_url, embeddings):
         found = store.search(ns, query="card fee", limit=3)
         assert found[0].key == "a" and found[-1].key == "b"
         assert found[0].score == pytest.approx(max(i.score for i in found))  # the vector similarity
+
+
+# --- erasing a customer -------------------------------------------------------------------
+
+
+async def test_deleting_a_partition_erases_one_customer_only(cosmos_url):
+    async with cosmos.aconnect(cosmos_url) as store:
+        for customer in ("c-1", "c-2"):
+            for kind in ("profile", "facts", "episodes"):
+                await store.aput(("customers", customer, kind), "k", {"v": kind})
+        await store.adelete_partition(("customers", "c-1"))
+        assert not store.settings.capabilities.delete_partition  # the open server has none: query + deletes
+        assert await store.asearch(("customers", "c-1")) == []
+        assert len(await store.asearch(("customers", "c-2"))) == 3
+        with pytest.raises(ValueError, match="2 namespace labels"):
+            await store.adelete_partition(("customers",))
+
+
+def test_deleting_a_partition_on_cosmos_db_is_one_request():
+    plan = plan_delete_partition(("customers", "c-1"), StoreSettings())
+    request = next(plan)
+    assert cosmos.sdk_call(request, sync=True) == ("delete_all_items_by_partition_key", ("customers.c-1",), {})
+    with pytest.raises(StopIteration):
+        plan.send(None)
