@@ -4,12 +4,15 @@
 
 HTTPS always; ``?tls=insecure`` skips certificate checks (a local server with a
 self-signed certificate); ``?partition_depth=N`` (default 2) sets how many
-leading namespace labels form the partition key. Credentials come from the
-environment, never from the URL: ``COSMOS_KEY``, else the ``AccountKey`` of
-``COSMOS_CONNECTION_STRING``, else Entra ID through ``DefaultAzureCredential``.
-The database and the container (partition key ``/pk``, item TTL enabled) are
-created if missing. The logic lives in ``stores/cosmos_base.py``; this module
-only executes its requests, with threads (sync) or asyncio (async).
+leading namespace labels form the partition key; ``?create=if-missing|never``,
+``?vector_index=quantizedFlat|diskANN|flat`` and ``?search=vector|hybrid``
+are described in ``stores/cosmos_container.py`` and the README. Credentials
+come from the environment, never from the URL: ``COSMOS_KEY``, else the
+``AccountKey`` of ``COSMOS_CONNECTION_STRING``, else Entra ID through
+``DefaultAzureCredential`` (which cannot create containers, so ``create``
+defaults to ``never`` then). The logic lives in ``stores/cosmos_base.py``; this
+module only executes its requests, retried per ``stores/cosmos_retry.py``, on
+one client (sync: one request at a time; async: concurrently).
 
 Requests per operation (each is one HTTP request; its RU is the response's
 ``x-ms-request-charge``, which the open test server fixes at 1):
@@ -17,16 +20,21 @@ Requests per operation (each is one HTTP request; its RU is the response's
 - get: 1 point read in the item's partition (about 1 RU for a 1 KB item on
   Cosmos DB); on a server that answers a missing point read with 500 instead
   of 404 (detected once per endpoint), 1 single-partition query instead.
-- put / delete: 1 upsert / 1 delete. A batch's writes run concurrently.
+- put / delete: a batch's upserts into one partition are 1 transactional
+  batch (where the server has them, probed once per endpoint), else 1 upsert
+  each; 1 delete each.
 - search: 1 query, single-partition when the prefix has at least
   ``partition_depth`` labels; ``TOP offset+limit`` when the whole filter
   translates to SQL (string equality), else the matching scope is read and
   filtered client-side. With a query: 2 queries (VectorDistance, multi-vector
-  items) where the container has a vector policy, else the scope's vectors
-  are ranked client-side.
+  items) where the container has a vector policy, 1 (FullTextScore, or RRF
+  for hybrid search) where it has a full-text policy, else the scope is
+  ranked client-side.
 - list_namespaces: 1 query (``SELECT DISTINCT``; where the server refuses
   DISTINCT, every item's namespace is read and deduplicated client-side).
 - reads with TTL refresh: 1 conditional patch per returned item with a TTL.
+- update: 1 read and 1 conditional write (again after a 412).
+- delete_partition: 1 request, or 1 query and 1 delete per item.
 """
 
 from __future__ import annotations
@@ -416,78 +424,69 @@ def _answers(read: Exception | None, batch: Exception | None) -> ServerAnswers:
                          not isinstance(batch, cosmos_errors.CosmosHttpResponseError))
 
 
-def _probe(container: Any) -> ServerAnswers:
-    outcomes = []
-    for probe in (lambda: container.read_item(_probe_id(), partition_key="probe"),
-                  lambda: container.execute_item_batch([("read", (_probe_id(),))], partition_key="probe")):
-        try:
-            probe()
-            outcomes.append(None)
-        except (cosmos_errors.CosmosHttpResponseError, cosmos_errors.CosmosBatchOperationError) as error:
-            outcomes.append(error)
-    return _answers(*outcomes)
-
-
-async def _aprobe(container: Any) -> ServerAnswers:
-    outcomes = []
-    for probe in (lambda: container.read_item(_probe_id(), partition_key="probe"),
-                  lambda: container.execute_item_batch([("read", (_probe_id(),))], partition_key="probe")):
-        try:
-            await probe()
-            outcomes.append(None)
-        except (cosmos_errors.CosmosHttpResponseError, cosmos_errors.CosmosBatchOperationError) as error:
-            outcomes.append(error)
-    return _answers(*outcomes)
-
-
 def _probe_id() -> str:
     return f"probe-{uuid.uuid4().hex}"
 
 
-# Replicas starting together race to create the database and container: the
-# losers get a conflict (409), which only means it now exists.
-def _open_container(client: CosmosClient, spec: ContainerSpec, create: bool) -> tuple[Any, dict]:
+def _opening(client: Any, spec: ContainerSpec, create: bool, endpoint: str) -> Plan:
+    """Connecting, as a plan of SDK calls (zero-argument callables, which
+    ``connect`` runs and ``aconnect`` awaits): create or check the container,
+    probe the server once per endpoint (reads only); returns the container,
+    its properties and the server's answers.
+
+    Replicas starting together race to create the database and container:
+    the losers get a conflict (409), which only means it now exists."""
     try:
         if create:
             try:
-                client.create_database_if_not_exists(spec.database)
+                yield lambda: client.create_database_if_not_exists(spec.database)
             except cosmos_errors.CosmosResourceExistsError:
                 pass
             try:
-                client.get_database_client(spec.database).create_container_if_not_exists(
+                yield lambda: client.get_database_client(spec.database).create_container_if_not_exists(
                     spec.container, **spec.options())
             except cosmos_errors.CosmosResourceExistsError:
                 pass
         container = client.get_database_client(spec.database).get_container_client(spec.container)
-        properties = container.read()
+        properties = yield container.read
     except cosmos_errors.CosmosHttpResponseError as error:
         if clear := refused(error, spec, create):
             raise clear from error
         raise
     spec.check(properties, strict=not create)
-    return container, properties
+    if endpoint not in _server_answers:
+        outcomes: list[Exception | None] = []
+        for probe in (lambda: container.read_item(_probe_id(), partition_key="probe"),
+                      lambda: container.execute_item_batch([("read", (_probe_id(),))], partition_key="probe")):
+            try:
+                yield probe
+                outcomes.append(None)
+            except (cosmos_errors.CosmosHttpResponseError, cosmos_errors.CosmosBatchOperationError) as error:
+                outcomes.append(error)
+        _server_answers[endpoint] = _answers(*outcomes)
+    return container, properties, _server_answers[endpoint]
 
 
-async def _aopen_container(client: AsyncCosmosClient, spec: ContainerSpec, create: bool) -> tuple[Any, dict]:
-    try:
-        if create:
-            try:
-                await client.create_database_if_not_exists(spec.database)
-            except cosmos_errors.CosmosResourceExistsError:
-                pass
-            try:
-                await client.get_database_client(spec.database).create_container_if_not_exists(
-                    spec.container, **spec.options())
-            except cosmos_errors.CosmosResourceExistsError:
-                pass
-        container = client.get_database_client(spec.database).get_container_client(spec.container)
-        properties = await container.read()
-    except cosmos_errors.CosmosHttpResponseError as error:
-        if clear := refused(error, spec, create):
-            raise clear from error
-        raise
-    spec.check(properties, strict=not create)
-    return container, properties
+def _open(plan: Plan) -> Any:
+    done, call = advance(plan, (None, None))
+    while not done:
+        try:
+            outcome = call(), None
+        except Exception as error:
+            outcome = None, error
+        done, call = advance(plan, outcome)
+    return call
+
+
+async def _aopen(plan: Plan) -> Any:
+    done, call = advance(plan, (None, None))
+    while not done:
+        try:
+            outcome = await call(), None
+        except Exception as error:
+            outcome = None, error
+        done, call = advance(plan, outcome)
+    return call
 
 
 @contextmanager
@@ -503,12 +502,9 @@ def connect(url: str, *, index: IndexConfig | None = None, ttl: TTLConfig | None
         credential = DefaultAzureCredential()
     with CosmosClient(target.endpoint, credential=credential, connection_verify=target.verify_tls,
                       **{**CLIENT_OPTIONS, **client_options}) as client:
-        container, properties = _open_container(client, spec, create)
-        if target.endpoint not in _server_answers:
-            _server_answers[target.endpoint] = _probe(container)
+        container, properties, server = _open(_opening(client, spec, create, target.endpoint))
         yield CosmosStore(container, index=index, ttl=ttl, partition_depth=target.partition_depth, retry=retry,
-                          hybrid=target.hybrid,
-                          capabilities=capabilities_of(properties, _server_answers[target.endpoint]))
+                          hybrid=target.hybrid, capabilities=capabilities_of(properties, server))
 
 
 @asynccontextmanager
@@ -524,9 +520,6 @@ async def aconnect(url: str, *, index: IndexConfig | None = None, ttl: TTLConfig
         credential = DefaultAzureCredential()
     async with AsyncCosmosClient(target.endpoint, credential=credential, connection_verify=target.verify_tls,
                                  **{**CLIENT_OPTIONS, **client_options}) as client:
-        container, properties = await _aopen_container(client, spec, create)
-        if target.endpoint not in _server_answers:
-            _server_answers[target.endpoint] = await _aprobe(container)
+        container, properties, server = await _aopen(_opening(client, spec, create, target.endpoint))
         yield AsyncCosmosStore(container, index=index, ttl=ttl, partition_depth=target.partition_depth, retry=retry,
-                               hybrid=target.hybrid,
-                               capabilities=capabilities_of(properties, _server_answers[target.endpoint]))
+                               hybrid=target.hybrid, capabilities=capabilities_of(properties, server))
