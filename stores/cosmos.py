@@ -51,6 +51,7 @@ from typing import Any, AsyncIterator, Callable, Iterable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 from azure.core import MatchConditions
+from azure.core.pipeline.policies import RetryMode
 from azure.cosmos import CosmosClient
 from azure.cosmos import exceptions as cosmos_errors
 from azure.cosmos.aio import CosmosClient as AsyncCosmosClient
@@ -88,10 +89,14 @@ from stores.cosmos_retry import RetryPolicy
 
 __all__ = ["CosmosStore", "AsyncCosmosStore", "ContainerNotReady", "RetryPolicy", "connect", "aconnect"]
 
-# The SDK's retry_* options act on transport errors only, and it retries an
-# HTTP 408/5xx once or twice: the store's executors own the retry policy
-# (stores/cosmos_retry.py), so the SDK's own retries are cut to their minimum.
-CLIENT_OPTIONS: dict[str, Any] = dict(retry_total=0, retry_throttle_total=1, retry_throttle_backoff_max=1)
+# The SDK's retry_* options act on transport errors only: there it keeps its
+# exponential retries (a connection refused or timed out under load before any
+# response). HTTP statuses it retries once or twice at most, so the store's
+# executors own that policy (stores/cosmos_retry.py), and the SDK's own 429
+# retries are cut to their minimum so the store's time bound holds.
+CLIENT_OPTIONS: dict[str, Any] = dict(
+    retry_total=4, retry_mode=RetryMode.Exponential, retry_backoff_factor=0.1, retry_backoff_max=10,
+    retry_throttle_total=1, retry_throttle_backoff_max=1)
 _NOT_WRITTEN = (cosmos_errors.CosmosResourceNotFoundError, cosmos_errors.CosmosAccessConditionFailedError)
 
 
