@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 
+import stores
 from agent import memory
 from agent.context import Context, InvalidContext
 from agent.errors import SettingsError
@@ -100,12 +101,14 @@ async def run(args: argparse.Namespace) -> None:
             known = await memory.aload(store, customer)
             profile = dict(known.profile or {})
             if args.set:
+                changes = {}
                 for pair in args.set:
                     key, sep, value = pair.partition("=")
                     if not sep or not key.strip():
                         raise InvalidMessage(f"expected KEY=VALUE, got {pair!r}")
-                    profile[key.strip()] = value.strip()
-                await store.abatch([memory.profile_put(customer, profile)])
+                    changes[key.strip()] = value.strip()
+                profile = await stores.aupdate_item(store, memory.profile_namespace(customer), memory.PROFILE_KEY,
+                                                    lambda current: {**(current or {}), **changes})
             print(json.dumps(profile, indent=2, ensure_ascii=False))
         elif args.command == "sessions":
             for episode in await sessions.history(args.customer):

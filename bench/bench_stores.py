@@ -9,11 +9,13 @@ Cosmos DB server is the open one the tests use, started here; it reports a
 flat 1 RU per response, so its RU column counts requests, not real cost.
 
     .venv/bin/python bench/bench_stores.py [--customers 20] [--turns 60] [--ops 200]
+    .venv/bin/python bench/bench_stores.py --item-cost   # item size and write RU, before/after issue 12
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import sys
@@ -174,14 +176,76 @@ def table(rows: dict[str, dict | str]) -> str:
     return "\n".join(lines)
 
 
+# Write RU by document size on Azure Cosmos DB, default indexing (learn.microsoft.com/
+# azure/cosmos-db/understand-request-unit-consumption, "Document size").
+DOCUMENTED_WRITE_RU = [(1, 4.95), (2, 6.29), (4, 6.67), (8, 7.04), (16, 9.52), (32, 11.23), (64, 22.67),
+                       (128, 48.19), (256, 98.29)]
+
+
+def documented_write_ru(size_kb: float) -> float:
+    """Linear between the documented sizes (an upper bound for a lean index)."""
+    points = DOCUMENTED_WRITE_RU
+    if size_kb <= points[0][0]:
+        return points[0][1]
+    for (low, low_ru), (high, high_ru) in zip(points, points[1:]):
+        if size_kb <= high:
+            return low_ru + (high_ru - low_ru) * (size_kb - low) / (high - low)
+    return points[-1][1] * size_kb / points[-1][0]
+
+
+def indexed_values(value, path: str = "") -> int:
+    """Leaf values the old policy (``/*`` minus vectors and _etag) indexed."""
+    if isinstance(value, dict):
+        return sum(indexed_values(v, f"{path}/{k}") for k, v in value.items()
+                   if f"{path}/{k}" not in ("/embedding", "/embeddings", "/more_embeddings", "/_etag"))
+    if isinstance(value, list):
+        return sum(indexed_values(v, path) for v in value)
+    return 1
+
+
+def item_cost(server: CosmosServer, dims: int = 1536) -> str:
+    """A fact with one vector of ``dims`` (an OpenAI-sized embedding), as the
+    store wrote it before issue 12 (``embeddings`` and ``embedding``, every
+    value path indexed) and now (one vector, five indexed paths)."""
+    from stores.cosmos_base import put_document
+    from stores.cosmos_container import INDEXED_PATHS
+
+    rng = random.Random(3)
+    vector = [rng.gauss(0, 0.03) for _ in range(dims)]
+    op = PutOp(("customers", "c0", "facts"), "fee", {"text": "prefers to be called after 5 pm about card fees"})
+    now = put_document(op, time.time(), 2, {"text": vector}, op.value["text"])
+    before = {k: v for k, v in now.items() if k != "text"} | {"embeddings": [["text", vector]]}
+    meter = Meter()
+    rows = ["| item (1 fact, one 1,536-dim vector) | JSON size | indexed values | write RU, server header "
+            "| write RU, documented size model |", "|---|---|---|---|---|"]
+    with cosmos.connect(f"{server.url}/bench-item-{int(time.time())}/memory?tls=insecure",
+                        raw_response_hook=meter) as store:
+        for name, doc, indexed in (("before (vector twice, `/*` indexed)", before, indexed_values(before)),
+                                   ("after (vector once, lean index)", now, len(INDEXED_PATHS))):
+            size_kb = len(json.dumps(doc).encode()) / 1024
+            charge = meter.charge
+            store.container.upsert_item(doc)
+            rows.append(f"| {name} | {size_kb:.1f} KB | {indexed} | {meter.charge - charge:g} "
+                        f"| ≈ {documented_write_ru(size_kb):.1f} |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=20)
     parser.add_argument("--per-kind", type=int, default=30, help="seeded facts and episodes per customer")
     parser.add_argument("--turns", type=int, default=60)
     parser.add_argument("--ops", type=int, default=200)
+    parser.add_argument("--item-cost", action="store_true", help="only the item size and write RU table")
     args = parser.parse_args()
     os.environ["COSMOS_KEY"] = KEY
+    if args.item_cost:
+        server = CosmosServer().start()
+        try:
+            print(item_cost(server))
+        finally:
+            server.stop()
+        return
     rows: dict[str, dict | str] = {}
     with ExitStack() as stack, tempfile.TemporaryDirectory() as workdir:
         server = CosmosServer().start()

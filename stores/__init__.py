@@ -8,6 +8,7 @@ options ``index`` (LangGraph ``IndexConfig``) and ``ttl`` (``TTLConfig``).
 """
 
 from backends.registry import SchemeRegistry, UnsupportedURL
+from stores.update import aupdate_item
 
 registry = SchemeRegistry(
     kind="store",
@@ -21,4 +22,4 @@ registry = SchemeRegistry(
 connect = registry.connect
 aconnect = registry.aconnect
 
-__all__ = ["registry", "connect", "aconnect", "UnsupportedURL"]
+__all__ = ["registry", "connect", "aconnect", "aupdate_item", "UnsupportedURL"]

@@ -12,15 +12,19 @@ Document layout (one document per item)::
      "created_at"/"updated_at": ISO-8601 UTC with microseconds,
      "expires_at": epoch seconds or null, "ttl_minutes": ... or null,
      "ttl": seconds (Cosmos DB's own expiry, only for items with a TTL),
-     "embeddings": [[path, vector], ...] (only for indexed items),
-     "embedding": the first vector, where the container has a vector policy,
-     "multi_vector": true for items with more than one vector}
+     "embedding": the item's first vector (only for indexed items; the
+                  path of the container's vector policy),
+     "more_embeddings": [vector, ...] and "multi_vector": true, for items
+                  with more than one vector}
+
+Each vector is stored once, and only the queries that rank client-side
+fetch vectors (``stores/cosmos_query.py`` projects the fields it needs).
 
 Partition key: the namespace's first ``partition_depth`` labels joined by
 ``.`` (labels cannot contain ``.``), so ``("customers", id, "facts")`` and
 ``("customers", id, "episodes")`` share the partition ``customers.<id>``: a
 turn's reads and writes never cross partitions. The id is a hash because
-Cosmos DB ids may not contain ``/ \\ ? #`` and stop at 255 characters, while
+Cosmos DB ids may not contain ``/ \\ ? #`` and stop at 1,023 bytes, while
 LangGraph labels and keys may hold anything.
 """
 
@@ -33,7 +37,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from langgraph.store.base import (
     GetOp,
@@ -44,29 +48,41 @@ from langgraph.store.base import (
     SearchItem,
     SearchOp,
     TTLConfig,
-    _validate_namespace,  # LangGraph's own error for puts
+    InvalidNamespaceError,
+    _validate_namespace,  # LangGraph's own error, as for puts
     get_text_at_path,
     tokenize_path,
     validate_op_namespace,
 )
 
 from stores.cosmos_query import (
+    ITEM_FIELDS,
+    full_text_query,
+    hybrid_rank,
     matches,
     namespace_text,
     namespaces_query,
     partition_of,
+    query_terms,
     rank,
     search_query,
     select_namespaces,
+    text_rank,
     vector_queries,
 )
 from stores.cosmos_requests import (
+    Conflict,
+    Create,
     Delete,
+    DeletePartition,
+    Embed,
     Patch,
     Plan,
     PointRead,
     Query,
-    QueryRejected,
+    Replace,
+    Transaction,
+    Unsupported,
     Upsert,
 )
 
@@ -76,6 +92,9 @@ class Capabilities:
     """What the server answered so far; real Cosmos DB has all of them."""
 
     missing_point_read_is_404: bool = True  # the open server answers 500
+    full_text: bool = False  # container has a full-text policy on /text (and FullTextScore)
+    transactional_batch: bool = True  # the open server has none
+    delete_partition: bool = True  # delete_all_items_by_partition_key; the open server has none
     distinct: bool = True
     vector_search: bool = False  # container has a vector embedding policy
 
@@ -83,6 +102,7 @@ class Capabilities:
 @dataclass
 class StoreSettings:
     partition_depth: int = 2
+    hybrid: bool = False  # queries with embeddings also rank by BM25 (RRF)
     ttl: TTLConfig | None = None
     index: dict | None = None  # LangGraph IndexConfig with "__tokenized_fields"
     capabilities: Capabilities = field(default_factory=Capabilities)
@@ -115,7 +135,8 @@ def iso(stamp: float) -> str:
 # --- documents ----------------------------------------------------------------------
 
 
-def put_document(op: PutOp, stamp: float, depth: int, embeddings: dict[str, list[float]] | None) -> dict:
+def put_document(op: PutOp, stamp: float, depth: int, embeddings: dict[str, list[float]] | None,
+                 text: str = "") -> dict:
     doc: dict[str, Any] = {
         "id": item_id(op.namespace, op.key),
         "pk": partition_of(op.namespace, depth),
@@ -130,9 +151,13 @@ def put_document(op: PutOp, stamp: float, depth: int, embeddings: dict[str, list
     }
     if op.ttl is not None:
         doc["ttl"] = max(1, math.ceil(op.ttl * 60))
+    if text:
+        doc["text"] = text
     if embeddings:
-        doc["embeddings"] = [[path, vector] for path, vector in embeddings.items()]
-        if len(embeddings) > 1:
+        first, *more = embeddings.values()
+        doc["embedding"] = first
+        if more:
+            doc["more_embeddings"] = more
             doc["multi_vector"] = True  # always a vector-search candidate (see vector_queries)
     return doc
 
@@ -169,9 +194,21 @@ def wants_refresh(settings: StoreSettings, refresh_ttl: bool) -> bool:
 
 def texts_to_embed(op: PutOp, index: dict | None) -> list[tuple[str, str]]:
     """(path name, text) pairs of a put, as InMemoryStore and SqliteStore name them."""
-    if not index or op.value is None or op.index is False:
+    if not index:
         return []
-    paths = index["__tokenized_fields"] if op.index is None else [(p, tokenize_path(p)) for p in op.index]
+    return _texts(op, index["__tokenized_fields"])
+
+
+def search_text(op: PutOp, index: dict | None) -> str:
+    """The put's text for full-text search: the indexed fields' text, or with
+    no index config, the whole value's."""
+    return "\n".join(text for _, text in _texts(op, index["__tokenized_fields"] if index else [("$", "$")]))
+
+
+def _texts(op: PutOp, fields: list) -> list[tuple[str, str]]:
+    if op.value is None or op.index is False:
+        return []
+    paths = fields if op.index is None else [(p, tokenize_path(p)) for p in op.index]
     out = []
     for path, tokens in paths:
         texts = get_text_at_path(op.value, tokens)
@@ -182,14 +219,18 @@ def texts_to_embed(op: PutOp, index: dict | None) -> list[tuple[str, str]]:
 # --- plans -----------------------------------------------------------------------------------
 
 
+def read_document(doc_id: str, pk: str, settings: StoreSettings) -> Plan:
+    if settings.capabilities.missing_point_read_is_404:
+        return (yield PointRead(doc_id, pk))
+    # the open server fails a point read of a missing item with a 500
+    found = yield Query(f"SELECT {ITEM_FIELDS} FROM c WHERE c.pk = @pk AND c.id = @id",
+                        (("@pk", pk), ("@id", doc_id)), pk)
+    return found[0] if found else None
+
+
 def plan_get(op: GetOp, settings: StoreSettings) -> Plan:
     doc_id, pk = item_id(op.namespace, op.key), partition_of(op.namespace, settings.partition_depth)
-    if settings.capabilities.missing_point_read_is_404:
-        doc = yield PointRead(doc_id, pk)
-    else:  # the open server fails a point read of a missing item with a 500
-        found = yield Query("SELECT * FROM c WHERE c.pk = @pk AND c.id = @id",
-                            (("@pk", pk), ("@id", doc_id)), pk)
-        doc = found[0] if found else None
+    doc = yield from read_document(doc_id, pk, settings)
     now = time.time()
     if doc is None or not is_live(doc, now):
         return None
@@ -198,40 +239,138 @@ def plan_get(op: GetOp, settings: StoreSettings) -> Plan:
     return to_item(doc)
 
 
-def plan_put(op: PutOp, settings: StoreSettings, vectors: dict[str, list[float]]) -> Plan:
+def plan_delete_partition(prefix: tuple[str, ...], settings: StoreSettings) -> Plan:
+    """Delete every item under ``prefix``, which names one partition (its
+    first ``partition_depth`` labels, e.g. ``("customers", id)``): one
+    request where the account deletes by partition key, else a query for
+    the ids and a delete each."""
+    _validate_namespace(prefix)
+    if len(prefix) != settings.partition_depth:
+        raise ValueError(f"a partition is named by {settings.partition_depth} namespace labels, not {prefix!r}")
+    pk, caps = partition_of(prefix, settings.partition_depth), settings.capabilities
+    if caps.delete_partition:
+        try:
+            yield DeletePartition(pk)
+            return None
+        except Unsupported:
+            caps.delete_partition = False
+    ids = yield Query("SELECT VALUE c.id FROM c WHERE c.pk = @pk", (("@pk", pk),), pk)
+    if ids:
+        yield [Delete(doc_id, pk) for doc_id in ids]
+    return None
+
+
+UPDATE_ATTEMPTS = 10
+
+
+def plan_update(namespace: tuple[str, ...], key: str, change: Callable[[dict | None], dict],
+                settings: StoreSettings) -> Plan:
+    """Read-modify-write that loses no concurrent update: ``change`` gets the
+    current value (None if there is none) and returns the new one, written
+    only if the item is still as read (its ``_etag``; a create if there was
+    none); after a concurrent write it reads again and retries."""
+    _validate_namespace(namespace)
+    doc_id, pk = item_id(namespace, key), partition_of(namespace, settings.partition_depth)
+    ttl = settings.ttl.get("default_ttl") if settings.ttl else None
+    for _ in range(UPDATE_ATTEMPTS):
+        doc = yield from read_document(doc_id, pk, settings)
+        live = doc is not None and is_live(doc, time.time())
+        value = change(dict(doc["value"]) if live else None)
+        op = PutOp(namespace, key, value, ttl=ttl)
+        texts = texts_to_embed(op, settings.index)
+        vectors = (yield Embed(tuple(t for _, t in texts))) if texts else {}
+        body = put_document(op, now_stamp(), settings.partition_depth, {p: vectors[t] for p, t in texts},
+                            search_text(op, settings.index))
+        try:
+            yield Replace(body, doc["_etag"]) if doc is not None else Create(body)
+            return value
+        except Conflict:
+            continue
+    raise Conflict(f"{namespace}/{key} changed under {UPDATE_ATTEMPTS} updates in a row; nothing was written")
+
+
+def put_request(op: PutOp, settings: StoreSettings, vectors: dict[str, list[float]]) -> Upsert | Delete:
     if op.value is None:
-        yield Delete(item_id(op.namespace, op.key), partition_of(op.namespace, settings.partition_depth))
-        return None
-    doc = put_document(op, now_stamp(), settings.partition_depth, vectors)
-    if vectors and settings.capabilities.vector_search:
-        doc["embedding"] = next(iter(vectors.values()))
-    yield Upsert(doc)
+        return Delete(item_id(op.namespace, op.key), partition_of(op.namespace, settings.partition_depth))
+    return Upsert(put_document(op, now_stamp(), settings.partition_depth, vectors, search_text(op, settings.index)))
+
+
+def transactions(pk: str, upserts: list[Upsert]) -> list[Transaction]:
+    """The upserts in as few transactional batches as Cosmos DB's limits allow."""
+    chunks: list[list[Upsert]] = [[]]
+    size = 0
+    for upsert in upserts:
+        body = len(json.dumps(upsert.body))
+        if len(chunks[-1]) == Transaction.MAX_OPERATIONS or (chunks[-1] and size + body > Transaction.MAX_BYTES):
+            chunks.append([])
+            size = 0
+        chunks[-1].append(upsert)
+        size += body
+    return [Transaction(pk, tuple(chunk)) for chunk in chunks]
+
+
+def plan_partition_writes(requests: list[Upsert | Delete], settings: StoreSettings) -> Plan:
+    """A partition's writes: its upserts in one transactional batch where the
+    server has them (a turn's writes land together or not at all), else
+    concurrently. Deletes run on their own: in a batch, deleting an item
+    that is already gone would fail the whole batch."""
+    caps = settings.capabilities
+    upserts = [r for r in requests if isinstance(r, Upsert)]
+    singles = [r for r in requests if not isinstance(r, Upsert)]
+    if len(upserts) > 1 and caps.transactional_batch:
+        try:
+            yield transactions(upserts[0].body["pk"], upserts)
+            upserts = []
+        except Unsupported:
+            caps.transactional_batch = False
+    if upserts or singles:
+        yield upserts + singles
     return None
 
 
 def plan_search(op: SearchOp, settings: StoreSettings, query_vector: list[float] | None) -> Plan:
+    """Newest first without a query; with one: by vector similarity (the
+    store's embeddings), fused with BM25 when ``settings.hybrid``, or by
+    BM25 alone when no embeddings are configured. The server ranks where it
+    can (VectorDistance, FullTextScore, RRF); else ranking is client-side."""
     now, depth, caps = time.time(), settings.partition_depth, settings.capabilities
+    terms = query_terms(op.query) if op.query else []
+    hybrid = query_vector is not None and settings.hybrid and bool(terms)
+
+    def live(docs: list[dict]) -> list[dict]:
+        return [d for d in docs if is_live(d, now) and matches(d["value"], op.filter)]
 
     def usable(docs: list[dict]) -> list[dict]:
-        docs = [d for d in docs if is_live(d, now) and matches(d["value"], op.filter)]
-        return sorted(docs, key=lambda d: d["updated_at"], reverse=True)
+        return sorted(live(docs), key=lambda d: d["updated_at"], reverse=True)
 
-    docs = None
-    if query_vector is not None and caps.vector_search:
+    kept = None
+    if terms and (query_vector is None or hybrid) and caps.full_text and (caps.vector_search or not hybrid):
+        try:
+            ranked = live((yield full_text_query(op, terms, depth, now, query_vector if hybrid else None)))
+            kept = [(d.get("score"), d) for d in ranked[op.offset: op.offset + op.limit]]
+        except Unsupported:
+            caps.full_text = False
+    if kept is None and query_vector is not None and not hybrid and caps.vector_search:
         try:
             nearest, pooled = yield list(vector_queries(op, query_vector, depth, now))
             candidates = usable(list({d["id"]: d for d in nearest + pooled}.values()))
             # Short of a full page, unembedded items may fill it (InMemoryStore's
             # rule), so only a full page of vector hits is the answer.
-            docs = candidates if len(candidates) >= op.offset + op.limit else None
-        except QueryRejected:
+            if len(candidates) >= op.offset + op.limit:
+                kept = rank(op, query_vector, candidates)
+        except Unsupported:
             caps.vector_search = False
-    if docs is None:
-        docs = usable((yield search_query(op, depth, now, with_vectors=query_vector is not None)))
-    if query_vector is not None:
-        kept = rank(op, query_vector, docs)
-    else:
-        kept = [(None, d) for d in docs[op.offset: op.offset + op.limit]]
+    if kept is None:
+        docs = usable((yield search_query(op, depth, now, with_vectors=query_vector is not None,
+                                          with_text=bool(terms) and (query_vector is None or hybrid))))
+        if hybrid:
+            kept = hybrid_rank(op, query_vector, terms, docs)
+        elif query_vector is not None:
+            kept = rank(op, query_vector, docs)
+        elif terms:
+            kept = text_rank(op, terms, docs)
+        else:
+            kept = [(None, d) for d in docs[op.offset: op.offset + op.limit]]
     if wants_refresh(settings, op.refresh_ttl):
         patches = [patch for _, d in kept if (patch := refresh_patch(d, now))]
         if patches:
@@ -245,7 +384,7 @@ def plan_list_namespaces(op: ListNamespacesOp, settings: StoreSettings) -> Plan:
     if caps.distinct:
         try:
             found = yield namespaces_query(op, settings.partition_depth, now, distinct=True)
-        except QueryRejected:
+        except Unsupported:
             caps.distinct = False
     if found is None:
         found = yield namespaces_query(op, settings.partition_depth, now, distinct=False)
@@ -275,7 +414,8 @@ def prepare_batch(ops: Iterable[Op], settings: StoreSettings) -> BatchPlan:
     for i, op in enumerate(ops):
         validate_op_namespace(op)
         if isinstance(op, PutOp):
-            _validate_namespace(op.namespace)
+            if not op.namespace:  # a root label "langgraph" is fine here, as in InMemoryStore.batch
+                raise InvalidNamespaceError("Namespace cannot be empty.")
             last_put[(op.namespace, op.key)] = i
         elif isinstance(op, (GetOp, SearchOp, ListNamespacesOp)):
             reads[i] = op
@@ -303,7 +443,11 @@ def read_plans(batch: BatchPlan, settings: StoreSettings, vectors: dict[str, lis
 
 
 def write_plans(batch: BatchPlan, settings: StoreSettings, vectors: dict[str, list[float]]) -> dict[int, Plan]:
-    return {
-        i: plan_put(op, settings, {path: vectors[text] for path, text in batch.put_texts[i]})
-        for i, op in batch.writes.items()
-    }
+    """One plan per partition written, keyed by its first write's position
+    (a put's result is None)."""
+    by_partition: dict[str, tuple[int, list[Upsert | Delete]]] = {}
+    for i, op in batch.writes.items():
+        request = put_request(op, settings, {path: vectors[text] for path, text in batch.put_texts[i]})
+        by_partition.setdefault(request.pk if isinstance(request, Delete) else request.body["pk"], (i, []))[1].append(
+            request)
+    return {i: plan_partition_writes(requests, settings) for i, requests in by_partition.values()}

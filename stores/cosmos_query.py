@@ -11,6 +11,8 @@ checked again client-side, so server and client can never disagree.
 from __future__ import annotations
 
 import math
+import re
+from collections import Counter
 from typing import Any, Iterable, Sequence
 
 from langgraph.store.base import ListNamespacesOp, MatchCondition, SearchOp
@@ -89,6 +91,13 @@ def _exact_conditions(filter: dict | None) -> list[tuple[tuple[str, ...], str]] 
 
 # --- SQL (always parameterised) ----------------------------------------------------------
 
+# Projections: an item's fields, and its vectors only where ranking is client-side.
+ITEM_FIELDS = ", ".join(f"c.{name}" for name in (
+    "id", "pk", "ns", "key")) + ', c["value"], ' + ", ".join(f"c.{name}" for name in (
+    "created_at", "updated_at", "expires_at", "ttl_minutes", "_etag"))
+VECTOR_FIELDS = "c.embedding, c.more_embeddings"
+TEXT_FIELD = "c.text"
+
 
 class _Params:
     def __init__(self) -> None:
@@ -123,30 +132,55 @@ def _search_scope(op: SearchOp, depth: int, now: float, p: _Params) -> tuple[lis
     return where, pk, exact is not None
 
 
-def search_query(op: SearchOp, depth: int, now: float, with_vectors: bool) -> Query:
-    """Newest first; TOP pages on the server when the filter is all in SQL."""
+def search_query(op: SearchOp, depth: int, now: float, with_vectors: bool, with_text: bool = False) -> Query:
+    """Newest first; TOP pages on the server when the filter is all in SQL
+    and nothing is ranked client-side (which the vectors or text are for)."""
     p = _Params()
     where, pk, filter_in_sql = _search_scope(op, depth, now, p)
-    top = f"TOP {p(op.offset + op.limit)} " if filter_in_sql and not with_vectors else ""
-    sql = f"SELECT {top}* FROM c WHERE {' AND '.join(where)} ORDER BY c.updated_at DESC"
+    ranked = with_vectors or with_text
+    top = f"TOP {p(op.offset + op.limit)} " if filter_in_sql and not ranked else ""
+    fields = ", ".join([ITEM_FIELDS] + [VECTOR_FIELDS] * with_vectors + [TEXT_FIELD] * with_text)
+    sql = f"SELECT {top}{fields} FROM c WHERE {' AND '.join(where)} ORDER BY c.updated_at DESC"
+    return Query(sql, tuple(p.items), pk)
+
+
+def full_text_query(op: SearchOp, terms: list[str], depth: int, now: float,
+                    vector: list[float] | None = None) -> Query:
+    """Real Cosmos DB's BM25 ranking over the items' ``text`` (its full-text
+    index), fused with vector similarity by ``RRF`` when there is a query
+    vector (hybrid search; the score reported is the vector similarity,
+    since FullTextScore cannot be projected)."""
+    p = _Params()
+    where, pk, filter_in_sql = _search_scope(op, depth, now, p)
+    top = f"TOP {p(op.offset + op.limit)} " if filter_in_sql else ""
+    text_score = f"FullTextScore(c.text, {', '.join(p(term) for term in terms)})"
+    if vector is None:
+        sql = f"SELECT {top}{ITEM_FIELDS} FROM c WHERE {' AND '.join(where)} ORDER BY RANK {text_score}"
+    else:
+        v = p(vector)
+        sql = (f"SELECT {top}{ITEM_FIELDS}, VectorDistance(c.embedding, {v}) AS score FROM c "
+               f"WHERE {' AND '.join(where)} ORDER BY RANK RRF(VectorDistance(c.embedding, {v}), {text_score})")
     return Query(sql, tuple(p.items), pk)
 
 
 def vector_queries(op: SearchOp, vector: list[float], depth: int, now: float) -> tuple[Query, Query]:
     """Real Cosmos DB's vector search: the items nearest by their first vector
-    (``/embedding``, the container's vector policy path), and every item with
-    more than one vector, whose best vector may beat its first. Re-ranked
-    client-side over all vectors, as InMemoryStore pools them, the top of
-    these is the exact answer (up to the vector index's own recall): an item
-    left out has one vector, no nearer than the farthest one fetched."""
+    (``/embedding``, the container's vector policy path) with the server's
+    score and no vectors, and every item with more than one vector, with its
+    vectors, since its best vector may beat its first. Ranked as
+    InMemoryStore pools vectors, the top of these is the exact answer (up to
+    the vector index's own recall): an item left out has one vector, no
+    nearer than the farthest one fetched."""
     p = _Params()
     where, pk, _ = _search_scope(op, depth, now, p)
-    k = p(max(4 * (op.offset + op.limit), 50))
-    nearest = Query(f"SELECT TOP {k} * FROM c WHERE {' AND '.join(where)} AND IS_DEFINED(c.embedding) "
-                    f"ORDER BY VectorDistance(c.embedding, {p(vector)})", tuple(p.items), pk)
+    k, v = p(max(4 * (op.offset + op.limit), 50)), p(vector)
+    nearest = Query(f"SELECT TOP {k} {ITEM_FIELDS}, VectorDistance(c.embedding, {v}) AS score "
+                    f"FROM c WHERE {' AND '.join(where)} AND IS_DEFINED(c.embedding) "
+                    f"ORDER BY VectorDistance(c.embedding, {v})", tuple(p.items), pk)
     p = _Params()
     where, pk, _ = _search_scope(op, depth, now, p)
-    pooled = Query(f"SELECT * FROM c WHERE {' AND '.join(where)} AND c.multi_vector = true", tuple(p.items), pk)
+    pooled = Query(f"SELECT {ITEM_FIELDS}, {VECTOR_FIELDS} FROM c WHERE {' AND '.join(where)} "
+                   f"AND c.multi_vector = true", tuple(p.items), pk)
     return nearest, pooled
 
 
@@ -198,9 +232,17 @@ def cosine(a: Sequence[float], b: Sequence[float]) -> float:
     return dot / norm if norm else 0.0
 
 
+def scores(query_vector: list[float], doc: dict) -> list[float]:
+    """The item's similarity per vector; the server's score where it sent no vectors."""
+    vectors = ([doc["embedding"]] if doc.get("embedding") else []) + doc.get("more_embeddings", [])
+    if vectors:
+        return [cosine(query_vector, vector) for vector in vectors]
+    return [doc["score"]] if doc.get("score") is not None else []
+
+
 def rank(op: SearchOp, query_vector: list[float], docs: list[dict]) -> list[tuple[float | None, dict]]:
     scored = sorted(
-        ((cosine(query_vector, vector), doc) for doc in docs for _, vector in doc.get("embeddings", ())),
+        ((score, doc) for doc in docs for score in scores(query_vector, doc)),
         key=lambda pair: pair[0], reverse=True,
     )
     seen: set[str] = set()
@@ -213,7 +255,60 @@ def rank(op: SearchOp, query_vector: list[float], docs: list[dict]) -> list[tupl
             break
         if len(seen) > op.offset:
             kept.append((score, doc))
-    scoreless = [doc for doc in docs if not doc.get("embeddings")]
+    scoreless = [doc for doc in docs if not scores(query_vector, doc)]
     if scoreless and len(kept) < op.limit:  # InMemoryStore's fill-up, offset ignored
         kept.extend((None, doc) for doc in scoreless[: op.limit - len(kept)])
     return kept
+
+
+# --- full-text ranking where the server has none (Okapi BM25, as Cosmos DB's FullTextScore) ---
+
+_WORD = re.compile(r"\w+")
+MAX_TERMS = 32
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def query_terms(query: str) -> list[str]:
+    """The query's distinct words, in order (at most ``MAX_TERMS``)."""
+    return list(dict.fromkeys(words(query)))[:MAX_TERMS]
+
+
+def bm25(terms: list[str], docs: list[dict], k1: float = 1.2, b: float = 0.75) -> list[float]:
+    tokenized = [words(doc.get("text") or "") for doc in docs]
+    average = sum(map(len, tokenized)) / len(tokenized) if tokenized else 0.0
+    frequency = Counter(term for tokens in tokenized for term in set(tokens))
+    out = []
+    for tokens in tokenized:
+        counts, length = Counter(tokens), len(tokens)
+        out.append(sum(
+            math.log(1 + (len(docs) - frequency[t] + 0.5) / (frequency[t] + 0.5))
+            * counts[t] * (k1 + 1) / (counts[t] + k1 * (1 - b + b * length / (average or 1)))
+            for t in terms if counts[t]))
+    return out
+
+
+def text_rank(op: SearchOp, terms: list[str], docs: list[dict]) -> list[tuple[float | None, dict]]:
+    """Most relevant first (ties newest first, as ``docs`` come); items with
+    none of the words follow, so a page is always full."""
+    scored = sorted(zip(bm25(terms, docs), docs), key=lambda pair: pair[0], reverse=True)
+    return scored[op.offset: op.offset + op.limit]
+
+
+def hybrid_rank(op: SearchOp, query_vector: list[float], terms: list[str],
+                docs: list[dict]) -> list[tuple[float | None, dict]]:
+    """Reciprocal rank fusion of vector similarity and BM25, as Cosmos DB's
+    RRF (k = 60); the score reported is the item's best vector similarity."""
+    similarity = [max(scores(query_vector, doc), default=None) for doc in docs]
+    by_vector = sorted(range(len(docs)), key=lambda i: -math.inf if similarity[i] is None else similarity[i],
+                       reverse=True)
+    text = bm25(terms, docs)
+    by_text = sorted(range(len(docs)), key=lambda i: text[i], reverse=True)
+    fused = Counter()
+    for ranking in (by_vector, by_text):
+        for place, i in enumerate(ranking, start=1):
+            fused[i] += 1 / (60 + place)
+    order = sorted(range(len(docs)), key=lambda i: fused[i], reverse=True)
+    return [(similarity[i], docs[i]) for i in order[op.offset: op.offset + op.limit]]

@@ -53,10 +53,59 @@ class Upsert:
     body: dict
 
 
-Request = Union[PointRead, Query, Upsert, Delete, Patch, list]
+@dataclass(frozen=True)
+class DeletePartition:
+    """Every item with partition key ``pk``; answered with None (Cosmos DB
+    deletes them in the background)."""
+
+    pk: str
+
+
+@dataclass(frozen=True)
+class Create:
+    """Answered with None; ``Conflict`` if the item exists."""
+
+    body: dict
+
+
+@dataclass(frozen=True)
+class Replace:
+    """Answered with None; ``Conflict`` unless the item still has ``etag``."""
+
+    body: dict
+    etag: str
+
+
+@dataclass(frozen=True)
+class Embed:
+    """Not a Cosmos DB request: answered with the embedding model's vector
+    for each of ``texts``, as a dict."""
+
+    texts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """Upserts into one partition that all apply or none do (Cosmos DB's
+    transactional batch: at most ``MAX_OPERATIONS`` and ``MAX_BYTES``)."""
+
+    pk: str
+    upserts: tuple[Upsert, ...]
+
+    MAX_OPERATIONS = 100
+    MAX_BYTES = 2 * 1024 * 1024
+
+
+Request = Union[PointRead, Query, Upsert, Create, Replace, Delete, DeletePartition, Patch, Transaction, Embed, list]
 Plan = Generator[Request, Any, Any]
 
 
-class QueryRejected(Exception):
-    """The server refused a query form (e.g. DISTINCT, VectorDistance); the
-    executors raise it into the plan so the plan can fall back."""
+class Conflict(Exception):
+    """A conditional write lost to a concurrent one (412, or 409 on create);
+    raised into the plan, which reads again and retries."""
+
+
+class Unsupported(Exception):
+    """The server refused a query form (e.g. DISTINCT, VectorDistance) or a
+    request kind (transactional batch); the executors raise it into the plan
+    so the plan can fall back."""

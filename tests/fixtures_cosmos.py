@@ -1,5 +1,6 @@
 """Fixtures for the Cosmos DB store tests: a fresh database per test on the
-session's Cosmos DB server, and a deterministic embedding model."""
+session's Cosmos DB server, a fault-injecting proxy in front of it, and a
+deterministic embedding model."""
 
 import hashlib
 import math
@@ -7,6 +8,8 @@ import uuid
 
 import pytest
 from langchain_core.embeddings import Embeddings
+
+from tests.fault_proxy import FaultProxy
 
 TEST_KEY = "dGVzdC1rZXk="  # the open server accepts any base64 key
 
@@ -46,3 +49,19 @@ def cosmos_url(cosmos_server, cosmos_key):
 @pytest.fixture
 def embeddings():
     return WordHashEmbeddings()
+
+
+@pytest.fixture(scope="session")
+def fault_proxy_server(cosmos_server):
+    proxy = FaultProxy(cosmos_server.port).start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def fault_proxy(fault_proxy_server):
+    """The session's fault-injecting proxy in front of the Cosmos DB server,
+    with no fault armed and nothing seen yet."""
+    fault_proxy_server.reset()
+    yield fault_proxy_server
+    fault_proxy_server.reset()
