@@ -1,8 +1,9 @@
 """Facts that stay true over time: learning, superseding, correcting, forgetting.
 
 A new fact supersedes the current facts it contradicts: those with the same
-category and subject (``risk_tolerance`` has one subject: a customer has one
-risk tolerance at a time), and the one the model names in ``replaces``. The
+``memory.subject_key`` (category and ``subject``; ``risk_tolerance`` has one
+subject, as a customer has one risk tolerance at a time), and the one the
+model names in ``replaces``. The
 old fact stays in the store as history, marked ``superseded_at`` (the time it
 stopped being true) and ``superseded_by``; recall shows only current facts, so
 contradicting facts never both show as current. Forgetting erases a fact's
@@ -20,15 +21,8 @@ from agent import memory
 from agent.memory_prompt import short_id
 from agent.recall import Memo, RecallIndex
 
-SINGLE_SUBJECT = {"risk_tolerance": "risk tolerance"}
-
-
 class UnknownFact(LookupError):
     """The id names no current fact of this customer."""
-
-
-def subject_of(category: str, subject: str) -> str:
-    return SINGLE_SUBJECT.get(category) or " ".join(subject.lower().split())
 
 
 def find(index: RecallIndex, fact_id: str) -> Memo:
@@ -49,12 +43,11 @@ class Change:
 
 
 def learn(index: RecallIndex, customer_id: str, session_id: str, category: str, fact: str,
-          *, subject: str = "", replaces: str = "") -> Change:
+          *, replaces: str = "") -> Change:
     """Remember ``fact``; supersede what it contradicts."""
-    subject = subject_of(category, subject)
-    new = memory.fact_put(customer_id, category, fact, session_id, subject=subject)
-    old = [m for m in index.current("fact")
-           if subject and m.value.get("category") == category and subject_of(category, str(m.value.get("subject", ""))) == subject]
+    new = memory.fact_put(customer_id, category, fact, session_id)
+    key = memory.subject_key(new.value)
+    old = [m for m in index.current("fact") if key and memory.subject_key(m.value) == key]
     if replaces:
         old.append(find(index, replaces))
     stamp = memory.now_iso()

@@ -96,7 +96,34 @@ async def arecall(store: BaseStore, customer_id: str, query: str, *, skip_episod
     relevant to ``query`` first (``agent.recall``); newest first without one."""
     profile, index = await bounded(memory_index.aindex(store, customer_id))
     memos = index.rank(query) if query.strip() else index.current("fact") + index.current("episode")
-    return CustomerMemory(profile, [m for m in memos if not (m.kind == "episode" and m.key == skip_episode)])
+    newest = _newest_per_subject(memos)
+    return CustomerMemory(profile, [
+        m for m in memos
+        if not (m.kind == "episode" and m.key == skip_episode)
+        and not (m.kind == "fact" and newest.get(subject_key(m.value), m) is not m)
+    ])
+
+
+SINGLE_SUBJECT = {"risk_tolerance": "risk tolerance"}
+
+
+def subject_key(fact: dict[str, Any]) -> tuple[str, str] | None:
+    """What a fact is about, when known: two current facts with the same key
+    contradict each other (a customer has one risk tolerance at a time)."""
+    category = str(fact.get("category", ""))
+    subject = SINGLE_SUBJECT.get(category) or " ".join(str(fact.get("subject", "")).lower().split())
+    return (category, subject) if subject else None
+
+
+def _newest_per_subject(memos: list[Memo]) -> dict[tuple[str, str], Memo]:
+    # Facts written by other systems are never superseded in the store; of
+    # two that share a subject, only the newer one is shown as current.
+    newest: dict[tuple[str, str], Memo] = {}
+    for memo in memos:
+        key = subject_key(memo.value) if memo.kind == "fact" else None
+        if key and (key not in newest or memo.when > newest[key].when):
+            newest[key] = memo
+    return newest
 
 
 def recall_query(messages: list[BaseMessage], newest: str) -> str:

@@ -124,7 +124,8 @@ def _apply(cached: _Cached, part: str, items: list[Item], *, whole: bool) -> Non
     changed = []
     for item in items:
         known = index.get(kind, item.key)
-        if known is not None and known.version == item.updated_at:
+        # A version alone is not enough: SQLite's updated_at has one-second resolution.
+        if known is not None and known.version == item.updated_at and known.value == item.value:
             continue
         memo = to_memo(item)
         if memo is None:
