@@ -3,11 +3,15 @@ facts stay true over time, and stored text stays data."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from datetime import timedelta
+
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
 import stores
-from agent import build_graph, memory
+from agent import build_graph, cli, episodes, memory
 from agent.memory_prompt import short_id
 from agent.sessions import Sessions
 
@@ -111,3 +115,54 @@ async def test_a_stored_prompt_injection_stays_quoted_data(sessions, store, fake
     assert not any(line.startswith("- name: Mallory") for line in lines)
     assert lines.count("## Conversation summary") == 1
     assert "Hello Sarah" in reply.text
+
+
+async def test_an_abandoned_session_gets_its_episode_from_the_model_when_the_next_starts(sessions, store, fake_openai, monkeypatch):
+    abandoned = await sessions.send("C-7", "I want to ask about a mortgage.")
+    expired = memory.episode_put("C-7", {**episode(1, "Asked about fees.", "2025-01-05"), "session_id": "gone",
+                                          "status": "open", "topics": ["fees"]})
+    await store.abatch([expired])
+    assert (await store.aget(memory.episodes_namespace("C-7"), abandoned.session_id)).value["status"] == "open"
+    monkeypatch.setenv("SESSION_IDLE_MINUTES", "0")
+    hello = await sessions.send("C-7", "Hello again")
+    records = {i.key: i.value for i in await store.asearch(memory.episodes_namespace("C-7"))}
+    assert records[abandoned.session_id]["status"] == "ended" and records["gone"]["status"] == "ended"
+    written = [r for r in fake_openai.requests if "## Task: write the episode record" in r["messages"][0]["content"]]
+    assert len(written) == 2, "the model writes each abandoned session's episode"
+    assert records[abandoned.session_id]["summary"] == "Asked about mortgage."
+    with pytest.raises(Exception, match="has ended"):
+        await sessions.send("C-7", "more?", abandoned.session_id)
+    assert await episodes.finalize_idle(sessions, "C-7", idle=timedelta(0), skip=hello.session_id) == [], \
+        "finalised exactly once"
+
+
+def test_import_rejects_a_bad_file_whole_then_imports_in_timestamp_order(tmp_path, monkeypatch, capsys):
+    for name in ("OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "CHECKPOINTER_URL", "STORE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BANK_AGENT_DATA_DIR", str(tmp_path))
+    fact = '{"kind": "fact", "category": "preference", "fact": "Prefers paper statements", "learned_at": "2021-03-04T10:00:00Z"}'
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join([fact, "{not json", fact.replace("preference", "mood"),
+                              fact.replace("2021-03-04T10:00:00Z", "2021-03-04 10:00"), '{"kind": "episode"}']))
+    assert cli.main(["memory", "import", "--customer", "C-9", str(bad)]) == 2
+    error = capsys.readouterr().err
+    assert "4 bad line(s); nothing imported" in error
+    assert all(f"line {n}:" in error for n in (2, 3, 4, 5)) and "line 1:" not in error
+    assert "missing session_id, started_at, summary" in error and "time zone" in error
+
+    good = tmp_path / "crm.jsonl"
+    good.write_text("\n".join(
+        [fact] + [json.dumps({"kind": "episode", "session_id": f"crm-{n}", "started_at": f"2022-05-01T10:{n:02d}:00.{n:06d}+02:00",
+                              "summary": f"Branch visit number {n}."}) for n in range(60)]))
+    for _ in range(2):  # importing again changes nothing
+        assert cli.main(["memory", "import", "--customer", "C-9", str(good)]) == 0
+    assert "imported 1 fact(s) and 60 episode(s) for C-9" in capsys.readouterr().out
+
+    async def recalled():
+        async with stores.aconnect(f"sqlite:///{tmp_path / 'store.db'}") as store:
+            return await memory.aload(store, "C-9")
+
+    known = asyncio.run(recalled())
+    assert [e["session_id"] for e in known.episodes] == [f"crm-{n}" for n in reversed(range(60))]
+    assert [f["fact"] for f in known.facts] == ["Prefers paper statements"]
+    assert known.facts[0]["learned_at"] == "2021-03-04T10:00:00.000000+00:00"
