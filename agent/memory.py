@@ -97,10 +97,9 @@ async def arecall(store: BaseStore, customer_id: str, query: str, *, skip_episod
     profile, index = await bounded(memory_index.aindex(store, customer_id))
     memos = index.rank(query) if query.strip() else index.current("fact") + index.current("episode")
     newest = _newest_per_subject(memos)
+    shadowed = {id(m) for m in memos if m.kind == "fact" and newest.get(subject_key(m.value) or ("",), m) is not m}
     return CustomerMemory(profile, [
-        m for m in memos
-        if not (m.kind == "episode" and m.key == skip_episode)
-        and not (m.kind == "fact" and newest.get(subject_key(m.value), m) is not m)
+        m for m in memos if id(m) not in shadowed and not (m.kind == "episode" and m.key == skip_episode)
     ])
 
 
@@ -120,7 +119,7 @@ def _newest_per_subject(memos: list[Memo]) -> dict[tuple[str, str], Memo]:
     # two that share a subject, only the newer one is shown as current.
     newest: dict[tuple[str, str], Memo] = {}
     for memo in memos:
-        key = subject_key(memo.value) if memo.kind == "fact" else None
+        key = memo.kind == "fact" and subject_key(memo.value)
         if key and (key not in newest or memo.when > newest[key].when):
             newest[key] = memo
     return newest

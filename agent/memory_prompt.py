@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from agent.prompts import MEMORY_DATA_NOTE, MEMORY_UNAVAILABLE, NEW_CUSTOMER
@@ -49,6 +50,12 @@ def _day(memo: Memo) -> str:
 
 def entry(memo: Memo) -> str:
     """One fact or episode as it appears on its date's line."""
+    if not memo.shown:
+        memo.shown = _entry(memo)
+    return memo.shown
+
+
+def _entry(memo: Memo) -> str:
     value = memo.value
     if memo.kind == "fact":
         category = str(value.get("category", ""))
@@ -56,6 +63,11 @@ def entry(memo: Memo) -> str:
         return f"[id {short_id(memo.key)}] {category} {quoted(value.get('fact', ''))}"
     outcome = f" Outcome: {value['outcome']}" if value.get("outcome") else ""
     return quoted(f"{value.get('summary', '')}{outcome}")
+
+
+@lru_cache(maxsize=100_000)
+def _tokens(counter: TokenCounter, text: str) -> int:
+    return counter.text(text)
 
 
 def _section(heading: str, memos: list[Memo]) -> list[str]:
@@ -90,7 +102,7 @@ def render(memory: "CustomerMemory | None", counter: TokenCounter, limit: int) -
     spare = limit - RESERVE - counter.text(profile_text) - counter.text(f"\n{FACTS_HEADING}\n{EPISODES_HEADING}")
     chosen, days, misses = [], set(), 0
     for memo in memory.memos:
-        cost = counter.text(entry(memo)) + 1
+        cost = _tokens(counter, entry(memo)) + 1
         day = (memo.kind, _day(memo))
         if day not in days:
             cost += 6  # "\n- 2026-06-03: "

@@ -91,6 +91,7 @@ class Memo:
     text: str
     when: str  # ISO time the fact was learned / the session started
     version: Any = None  # the store's updated_at, to notice changes
+    shown: str = ""  # the prompt's rendering, cached with the memo across turns
 
 
 def _epoch(stamp: str) -> float:
@@ -121,6 +122,7 @@ class RecallIndex:
     lengths: list[int] = field(default_factory=list)
     vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 256), dtype=np.float32))
     stamps: list[float] = field(default_factory=list)
+    _cached_arrays: tuple | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.slots)
@@ -141,18 +143,21 @@ class RecallIndex:
         for word in set(terms(self.memos[slot].text)):
             self.postings[word].pop(slot, None)
         self.memos[slot], self.lengths[slot], self.stamps[slot] = None, 0, 0.0
+        self._cached_arrays = None
 
     def upsert(self, memos: list[Memo]) -> None:
         """Add or replace memos (same kind and key), embedding them in one batch."""
+        if not memos:
+            return
         for memo in memos:
             self.remove(memo.kind, memo.key)
         self._add(memos)
-        if memos:
-            self.vectors = np.concatenate([self.vectors, embed([m.text for m in memos])])
+        self.vectors = np.concatenate([self.vectors, embed([m.text for m in memos])])
         if len(self.memos) > 2 * len(self.slots) + 64:
             self._compact()
 
     def _add(self, memos: list[Memo]) -> None:
+        self._cached_arrays = None
         start = len(self.memos)
         for offset, memo in enumerate(memos):
             slot = start + offset
@@ -171,32 +176,42 @@ class RecallIndex:
         self._add(live)
         self.vectors = vectors
 
-    def rank(self, query: str) -> list[Memo]:
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._cached_arrays is None:
+            self._cached_arrays = (np.array([m is not None for m in self.memos]),
+                                   np.array(self.stamps), np.array(self.lengths, dtype=float))
+        return self._cached_arrays
+
+    def rank(self, query: str, weights: dict[str, float] = WEIGHTS) -> list[Memo]:
         """The memos best for ``query``, best first (at most about
-        ``3 * CANDIDATES``); with no query, newest first."""
+        ``3 * CANDIDATES``), by the rankings named in ``weights`` (``lexical``,
+        ``semantic``, ``recency``) fused with those weights."""
         size = len(self.memos)
         if not self.slots:
             return []
-        alive = np.array([m is not None for m in self.memos])
-        rankings = {"recency": _top(self._recency(), alive, CANDIDATES)}
-        if query.strip():
+        alive, stamps, _ = self._arrays()
+        rankings = {}
+        if weights.get("recency"):
+            rankings["recency"] = _top(stamps, alive, CANDIDATES)
+        if weights.get("lexical"):
             lexical = self._bm25(query, size)
             rankings["lexical"] = _top(lexical, alive & (lexical > 0), CANDIDATES)
-            rankings["semantic"] = _top(self.vectors @ embed([query])[0], alive, CANDIDATES)
+        if weights.get("semantic"):
+            # einsum, not @: BLAS spreads one small product over threads, which
+            # costs ten times more than it saves on a busy server's few cores.
+            similarity = np.einsum("ij,j->i", self.vectors, embed([query])[0])
+            rankings["semantic"] = _top(similarity, alive, CANDIDATES)
         fused: dict[int, float] = {}
         for name, order in rankings.items():
             for rank, slot in enumerate(order.tolist()):
-                fused[slot] = fused.get(slot, 0.0) + WEIGHTS[name] / (RRF_K + rank + 1)
+                fused[slot] = fused.get(slot, 0.0) + weights[name] / (RRF_K + rank + 1)
         best = sorted(fused, key=lambda slot: -fused[slot])
         return [self.memos[slot] for slot in best]
-
-    def _recency(self) -> np.ndarray:
-        return np.array(self.stamps)
 
     def _bm25(self, query: str, size: int) -> np.ndarray:
         scores = np.zeros(size)
         count = len(self.slots)
-        lengths = np.array(self.lengths, dtype=float)
+        lengths = self._arrays()[2]
         average = max(lengths.sum() / max(count, 1), 1.0)
         for word in set(terms(query)):
             posting = self.postings.get(word)
