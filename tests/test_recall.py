@@ -18,7 +18,8 @@ from agent.sessions import Sessions
 
 @pytest.fixture(params=["memory", "sqlite"])
 async def store(request, tmp_path):
-    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'store.db'}"
+    urls = {"memory": "memory://", "sqlite": f"sqlite:///{tmp_path / 'store.db'}"}
+    url = urls.get(request.param) or request.getfixturevalue("cosmos_url")
     async with stores.aconnect(url) as opened:
         yield opened
 
@@ -43,6 +44,7 @@ def system_of(fake_openai, number: int = -1) -> str:
     return fake_openai.chat_requests()[number]["messages"][0]["content"]
 
 
+@pytest.mark.parametrize("store", ["memory", "sqlite", "cosmos"], indirect=True)
 async def test_one_old_mortgage_episode_among_150_newer_ones_reaches_the_prompt(sessions, store, fake_openai):
     writes = [memory.profile_put("C-1", {"name": "Sarah Johnson"}),
               memory.episode_put("C-1", episode(0, "Asked about mortgage rates for a 30-year fixed loan.", "2024-01-10"))]
