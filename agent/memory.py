@@ -96,10 +96,8 @@ async def arecall(store: BaseStore, customer_id: str, query: str, *, skip_episod
     relevant to ``query`` first (``agent.recall``); newest first without one."""
     profile, index = await bounded(memory_index.aindex(store, customer_id))
     memos = index.rank(query) if query.strip() else index.current("fact") + index.current("episode")
-    newest = _newest_per_subject(memos)
-    shadowed = {id(m) for m in memos if m.kind == "fact" and newest.get(subject_key(m.value) or ("",), m) is not m}
     return CustomerMemory(profile, [
-        m for m in memos if id(m) not in shadowed and not (m.kind == "episode" and m.key == skip_episode)
+        m for m in _current_per_subject(memos) if not (m.kind == "episode" and m.key == skip_episode)
     ])
 
 
@@ -114,22 +112,23 @@ def subject_key(fact: dict[str, Any]) -> tuple[str, str] | None:
     return (category, subject) if subject else None
 
 
-def _newest_per_subject(memos: list[Memo]) -> dict[tuple[str, str], Memo]:
+def _current_per_subject(memos: list[Memo]) -> list[Memo]:
     # Facts written by other systems are never superseded in the store; of
     # two that share a subject, only the newer one is shown as current.
+    keys = {id(m): subject_key(m.value) for m in memos if m.kind == "fact"}
     newest: dict[tuple[str, str], Memo] = {}
     for memo in memos:
-        key = memo.kind == "fact" and subject_key(memo.value)
+        key = keys.get(id(memo))
         if key and (key not in newest or memo.when > newest[key].when):
             newest[key] = memo
-    return newest
+    return [m for m in memos if not keys.get(id(m)) or newest[keys[id(m)]] is m]
 
 
 def recall_query(messages: list[BaseMessage], newest: str) -> str:
     """What recall looks for: the customer's newest message and, for context,
     their previous one or two in this session."""
     said = [str(m.content) for m in messages if isinstance(m, HumanMessage)]
-    return " ".join([*said[-3:-1], newest])
+    return " ".join([*said[-2:], newest])
 
 
 render = memory_prompt.render
