@@ -22,11 +22,12 @@ from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.store.base import BaseStore, PutOp
 
 from agent import memory_index, memory_prompt
-from agent.recall import Memo
+from agent.recall import Memo, terms
 
 log = logging.getLogger(__name__)
 
 PROFILE_KEY = "profile"
+SELF_CONTAINED_TERMS = 4  # content words that make a message a query of its own
 
 
 def profile_namespace(customer_id: str) -> tuple[str, ...]:
@@ -125,8 +126,10 @@ def _current_per_subject(memos: list[Memo]) -> list[Memo]:
 
 
 def recall_query(messages: list[BaseMessage], newest: str) -> str:
-    """What recall looks for: the customer's newest message and, for context,
-    their previous one or two in this session."""
+    """What recall looks for: the customer's newest message, and when it says
+    little on its own ("and the rates?"), their previous one or two as well."""
+    if len(terms(newest)) >= SELF_CONTAINED_TERMS:
+        return newest
     said = [str(m.content) for m in messages if isinstance(m, HumanMessage)]
     return " ".join([*said[-2:], newest])
 

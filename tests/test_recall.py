@@ -8,6 +8,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
 import stores
@@ -168,3 +169,10 @@ def test_import_rejects_a_bad_file_whole_then_imports_in_timestamp_order(tmp_pat
     assert [e["session_id"] for e in known.episodes] == [f"crm-{n}" for n in reversed(range(60))]
     assert [f["fact"] for f in known.facts] == ["Prefers paper statements"]
     assert known.facts[0]["learned_at"] == "2021-03-04T10:00:00.000000+00:00"
+
+
+def test_a_short_follow_up_is_recalled_with_the_conversation_before_it():
+    earlier = [HumanMessage("What about that mortgage I asked about?"), AIMessage("About the mortgage: …")]
+    assert memory.recall_query(earlier, "and the rates?") == "What about that mortgage I asked about? and the rates?"
+    question = "How much am I putting aside each month for my daughter's studies?"
+    assert memory.recall_query(earlier, question) == question
