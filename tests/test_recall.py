@@ -176,3 +176,16 @@ def test_a_short_follow_up_is_recalled_with_the_conversation_before_it():
     assert memory.recall_query(earlier, "and the rates?") == "What about that mortgage I asked about? and the rates?"
     question = "How much am I putting aside each month for my daughter's studies?"
     assert memory.recall_query(earlier, question) == question
+
+
+async def test_a_steady_turn_reads_cosmos_in_three_requests_to_one_partition(cosmos_url):
+    requests = []
+    async with stores.aconnect(cosmos_url, raw_response_hook=lambda response: requests.append(response.http_request)) as store:
+        await store.abatch([memory.fact_put("C-11", "other", f"Note {n} about a mortgage", "s-0") for n in range(40)])
+        await memory.arecall(store, "C-11", "mortgage")
+        requests.clear()
+        known = await memory.arecall(store, "C-11", "mortgage")
+    assert len(known.facts) == 40
+    assert len(requests) == 3
+    partitions = {r.headers.get("x-ms-documentdb-partitionkey") for r in requests}
+    assert len(partitions) == 1 and None not in partitions
