@@ -34,7 +34,7 @@ from agent.recall import Memo, RecallIndex
 FIRST_PAGE = 32  # a steady-state turn finds its few changes in here
 PAGE = 500
 FULL_REFRESH_SECONDS = 600
-CUSTOMERS_PER_STORE = 32  # indexes kept per store, least recently used dropped
+CACHED_MEMOS = 100_000  # per store (about 100 MB with embeddings); least recently used customers go first
 SETTLE = timedelta(seconds=2)
 FREEZE_AFTER = 1000  # memos indexed in one refresh
 
@@ -46,7 +46,7 @@ def fact_memo(item: Item) -> Memo | None:
     if value.get("superseded_at") or value.get("forgotten_at") or not value.get("fact"):
         return None
     when = str(value.get("learned_at") or item.updated_at.isoformat())
-    text = " ".join(str(value.get(k, "")) for k in ("subject", "fact"))
+    text = " ".join([str(value.get("category", "")).replace("_", " "), str(value.get("subject", "")), str(value["fact"])])
     return Memo("fact", item.key, value, text, when, item.updated_at)
 
 
@@ -87,7 +87,7 @@ def _cached(store: BaseStore, customer_id: str) -> _Cached:
     per_store = _indexes.setdefault(store, OrderedDict())
     cached = per_store.pop(customer_id, None) or _Cached()
     per_store[customer_id] = cached
-    while len(per_store) > CUSTOMERS_PER_STORE:
+    while len(per_store) > 1 and sum(len(c.index) for c in per_store.values()) > CACHED_MEMOS:
         per_store.popitem(last=False)
     return cached
 
