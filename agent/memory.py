@@ -6,6 +6,9 @@ Namespaces, one customer each, so a customer's reads stay in one partition:
 its text so learning it again is idempotent;
 ``("customers", id, "episodes")`` one item per session, keyed by the session's
 thread id so a session has exactly one episode however often it is written.
+The layout and its fields are a public contract (README, *Long-term memory*):
+items other systems write there are recalled like the agent's own. Each turn
+recalls what the customer's words need (``arecall``), not the newest items.
 """
 
 from __future__ import annotations
