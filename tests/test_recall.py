@@ -47,11 +47,11 @@ def system_of(fake_openai, number: int = -1) -> str:
 
 @pytest.mark.parametrize("store", ["memory", "sqlite", "cosmos"], indirect=True)
 async def test_one_old_mortgage_episode_among_150_newer_ones_reaches_the_prompt(sessions, store, fake_openai):
-    writes = [memory.profile_put("C-1", {"name": "Sarah Johnson"}),
-              memory.episode_put("C-1", episode(0, "Asked about mortgage rates for a 30-year fixed loan.", "2024-01-10"))]
-    writes += [memory.episode_put("C-1", episode(n, CHORES[n % 5], f"20{25 + n // 100}-{n % 12 + 1:02d}-{n % 27 + 1:02d}"))
-               for n in range(1, 151)]
-    await store.abatch(writes)
+    writes = [memory.episode_put("C-1", episode(n, CHORES[n % 5], f"20{25 + n // 100}-{n % 12 + 1:02d}-{n % 27 + 1:02d}"))
+              for n in range(1, 151)]
+    # Written mid-batch: neither the first nor the last items a store lists.
+    writes.insert(75, memory.episode_put("C-1", episode(0, "Asked about mortgage rates for a 30-year fixed loan.", "2024-01-10")))
+    await store.abatch([memory.profile_put("C-1", {"name": "Sarah Johnson"}), *writes])
     reply = await sessions.send("C-1", "What about that mortgage I asked about?")
     assert "30-year fixed loan" in system_of(fake_openai)
     assert "30-year fixed loan" in reply.text
