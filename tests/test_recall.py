@@ -189,3 +189,20 @@ async def test_a_steady_turn_reads_cosmos_in_three_requests_to_one_partition(cos
     assert len(requests) == 3
     partitions = {r.headers.get("x-ms-documentdb-partitionkey") for r in requests}
     assert len(partitions) == 1 and None not in partitions
+
+
+def test_the_finalize_command_writes_every_abandoned_sessions_episode_once(tmp_path, monkeypatch, capsys):
+    for name in ("OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "CHECKPOINTER_URL", "STORE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BANK_AGENT_DATA_DIR", str(tmp_path))
+
+    async def seed():
+        async with stores.aconnect(f"sqlite:///{tmp_path / 'store.db'}") as store:
+            await store.abatch([memory.episode_put(customer, {**episode(1, "Asked about mortgage.", "2025-01-05"),
+                                                              "session_id": "left-open", "status": "open", "topics": ["mortgage"]})
+                                for customer in ("C-12", "C-13")])
+
+    asyncio.run(seed())
+    assert cli.main(["memory", "finalize", "--idle-minutes", "60"]) == 0
+    assert cli.main(["memory", "finalize", "--idle-minutes", "60"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["2 abandoned session(s) finalised", "0 abandoned session(s) finalised"]
