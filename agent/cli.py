@@ -8,9 +8,11 @@ import json
 import logging
 import os
 import sys
+from datetime import timedelta
+from pathlib import Path
 
 import stores
-from agent import memory
+from agent import episodes, memory, memory_import
 from agent.context import Context, InvalidContext
 from agent.errors import SettingsError
 from agent.graph import build_graph
@@ -25,6 +27,7 @@ from backends.registry import UnsupportedURL
 USER_ERRORS = (
     InvalidContext, InvalidMessage, SessionUnavailable, SessionOwnershipError, ModelUnavailable,
     MemoryUnavailable, UnsupportedURL, ConnectionError, TimeoutError, SettingsError,
+    memory_import.ImportRejected,
 )
 
 
@@ -46,6 +49,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     end = commands.add_parser("end", help="end a session and record its episode")
     end.add_argument("--customer", required=True)
     end.add_argument("--session", required=True)
+    store_memory = commands.add_parser("memory", help="maintain long-term memory").add_subparsers(dest="action", required=True)
+    finalize = store_memory.add_parser("finalize", help="have the model write the episodes of abandoned sessions (for a scheduler)")
+    finalize.add_argument("--idle-minutes", type=float, help="idle time that counts as abandoned (default SESSION_IDLE_MINUTES or 30)")
+    imports = store_memory.add_parser("import", help="import a customer's facts and episodes from a JSON Lines file")
+    imports.add_argument("--customer", required=True)
+    imports.add_argument("file", type=Path)
     return parser.parse_args(argv)
 
 
@@ -114,9 +123,21 @@ async def run(args: argparse.Namespace) -> None:
             for episode in await sessions.history(args.customer):
                 print(f"{episode['session_id']}  {str(episode.get('started_at'))[:16]}  "
                       f"{episode.get('status', '')}: {episode.get('summary', '')}")
+        elif args.command == "memory":
+            await memory_command(sessions, args)
         elif args.command == "end":
             episode = await sessions.end(args.customer, args.session)
             print(f"session {args.session} ended: {episode['summary']}")
+
+
+async def memory_command(sessions: Sessions, args: argparse.Namespace) -> None:
+    if args.action == "finalize":
+        idle = None if args.idle_minutes is None else timedelta(minutes=args.idle_minutes)
+        print(f"{await episodes.finalize_all(sessions, idle=idle)} abandoned session(s) finalised")
+    else:
+        customer = Context(customer_id=args.customer).customer_id
+        done = await memory_import.aimport(sessions.graph.store, customer, args.file)
+        print(f"imported {done.facts} fact(s) and {done.episodes} episode(s) for {customer}")
 
 
 def main(argv: list[str] | None = None) -> int:

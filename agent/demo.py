@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 
 from agent import memory
 from agent.settings import checkpointer_url, store_url
@@ -21,6 +22,11 @@ PAST_EPISODES = [
     ("seed-dispute", "2026-08-14", "Disputed a $50 charge at an online store.", "resolved, refunded"),
     ("seed-cds", "2026-10-02", "Interested in certificates of deposit (CDs).", "brochure sent"),
 ]
+ROUTINE = ["Asked for a new debit card PIN.", "Checked the fee on an international transfer.",
+           "Updated the phone number on file.", "Asked why a card payment was declined.",
+           "Requested a statement for the tax return."]
+ROUTINE_SESSIONS = 150  # newer than the mortgage session: only relevance brings it back
+ROUTINE_FROM = datetime(2026, 6, 4, 9, tzinfo=timezone.utc)
 FIRST_SESSION = [
     "Hi, what's my balance?",
     "I want to invest some money. I am a conservative investor.",
@@ -35,6 +41,11 @@ def seed_writes() -> list:
         stamp = f"{day}T10:00:00+00:00"
         episode = {"session_id": key, "started_at": stamp, "updated_at": stamp, "summary": summary, "outcome": outcome, "status": "ended"}
         writes.append(memory.episode_put(CUSTOMER, episode))
+    for n in range(ROUTINE_SESSIONS):
+        stamp = (ROUTINE_FROM + timedelta(days=n)).isoformat()
+        episode = {"session_id": f"seed-routine-{n}", "started_at": stamp, "updated_at": stamp,
+                   "summary": ROUTINE[n % len(ROUTINE)], "status": "ended"}
+        writes.append(memory.episode_put(CUSTOMER, episode))
     return writes
 
 
@@ -45,6 +56,17 @@ def show_memory(known: memory.CustomerMemory) -> None:
         print(f"    fact      [{fact['category']}] {fact['fact']}")
     for episode in known.episodes[:5]:
         print(f"    episode   {str(episode['started_at'])[:10]} {episode['summary']}")
+
+
+async def show_recall(sessions: Sessions, session_id: str) -> None:
+    """Why the mortgage session reached the prompt: relevance, not recency."""
+    snapshot = await sessions.graph.aget_state({"configurable": {"thread_id": session_id}})
+    known = await memory.aload(sessions.graph.store, CUSTOMER, skip_episode=session_id)
+    ages = [e["session_id"] for e in known.episodes]
+    place = ages.index("seed-mortgage") + 1 if "seed-mortgage" in ages else 0
+    found = "30-year fixed loan" in snapshot.values.get("memory", "")
+    print(f"  recall: the mortgage session is number {place} of {len(ages)} by date (newest first); "
+          f"{'in the prompt because it is relevant, not recent' if found else 'NOT in the prompt'}")
 
 
 async def run_demo(sessions: Sessions) -> None:
@@ -59,6 +81,8 @@ async def run_demo(sessions: Sessions) -> None:
         reply = await sessions.send(CUSTOMER, message, session_id)
         session_id = reply.session_id
         print(f"customer> {message}\n   agent> {reply.text}")
+        if "mortgage" in message:
+            await show_recall(sessions, session_id)
     snapshot = await sessions.graph.aget_state({"configurable": {"thread_id": session_id}})
     print(f"  short-term: {len(snapshot.values['messages'])} messages of {session_id} in {checkpointer_url()}")
     episode = await sessions.end(CUSTOMER, session_id)

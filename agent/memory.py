@@ -6,6 +6,9 @@ Namespaces, one customer each, so a customer's reads stay in one partition:
 its text so learning it again is idempotent;
 ``("customers", id, "episodes")`` one item per session, keyed by the session's
 thread id so a session has exactly one episode however often it is written.
+The layout and its fields are a public contract (README, *Long-term memory*):
+items other systems write there are recalled like the agent's own. Each turn
+recalls what the customer's words need (``arecall``), not the newest items.
 """
 
 from __future__ import annotations
@@ -18,15 +21,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from langgraph.store.base import BaseStore, GetOp, Item, PutOp, SearchOp
+from langchain_core.messages import BaseMessage, HumanMessage
+from langgraph.store.base import BaseStore, PutOp
 
-from agent.prompts import MEMORY_UNAVAILABLE, NEW_CUSTOMER
-from agent.tokens import TokenCounter
+from agent import memory_index, memory_prompt
+from agent.recall import Memo, terms
 
 log = logging.getLogger(__name__)
 
 PROFILE_KEY = "profile"
-RECALL_LIMIT = 50  # newest facts and episodes read per turn
+SELF_CONTAINED_TERMS = 4  # content words that make a message a query of its own
 
 
 def profile_namespace(customer_id: str) -> tuple[str, ...]:
@@ -42,7 +46,9 @@ def episodes_namespace(customer_id: str) -> tuple[str, ...]:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    # Microseconds: items are ordered by these stamps, not by the store's
+    # updated_at (one-second resolution on SQLite), so a bulk write keeps its order.
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
 @dataclass
@@ -50,19 +56,29 @@ class CustomerMemory:
     """What the store knows of one customer."""
 
     profile: dict[str, Any] | None = None
-    facts: list[dict[str, Any]] = field(default_factory=list)
-    episodes: list[dict[str, Any]] = field(default_factory=list)
+    memos: list[Memo] = field(default_factory=list)
+    """Current facts and episodes, in the order the prompt should take them."""
+
+    @property
+    def facts(self) -> list[dict[str, Any]]:
+        return [m.value for m in self.memos if m.kind == "fact"]
+
+    @property
+    def episodes(self) -> list[dict[str, Any]]:
+        return [m.value for m in self.memos if m.kind == "episode"]
 
     @property
     def is_new(self) -> bool:
-        return not (self.profile or self.facts or self.episodes)
+        return not (self.profile or self.memos)
 
 
 class MemoryUnavailable(RuntimeError):
     """The store did not answer in time or failed; the turn goes on without it."""
 
 
-async def _bounded(operation):
+async def bounded(operation):
+    """``operation``'s result, or ``MemoryUnavailable`` once the store fails or
+    takes longer than ``MEMORY_TIMEOUT_SECONDS``."""
     timeout = float(os.environ.get("MEMORY_TIMEOUT_SECONDS", "10"))
     try:
         return await asyncio.wait_for(operation, timeout)
@@ -71,90 +87,67 @@ async def _bounded(operation):
         raise MemoryUnavailable(type(error).__name__) from None
 
 
-def _newest_first(items: list[Item], stamp: str) -> list[dict[str, Any]]:
-    values = [item.value for item in items]
-    return sorted(values, key=lambda value: str(value.get(stamp, "")), reverse=True)
-
-
 async def aload(store: BaseStore, customer_id: str, *, skip_episode: str | None = None) -> CustomerMemory:
-    """The customer's profile, newest facts and newest episodes, in one store batch.
-    ``skip_episode`` leaves out the running session's own episode. Raises
-    ``MemoryUnavailable`` when the store fails or takes longer than
+    """The customer's profile and every current fact and episode, newest
+    first. ``skip_episode`` leaves out the running session's own episode.
+    Raises ``MemoryUnavailable`` when the store fails or takes longer than
     ``MEMORY_TIMEOUT_SECONDS``."""
-    profile, facts, episodes = await _bounded(
-        store.abatch(
-            [
-                GetOp(profile_namespace(customer_id), PROFILE_KEY),
-                SearchOp(facts_namespace(customer_id), limit=RECALL_LIMIT),
-                SearchOp(episodes_namespace(customer_id), limit=RECALL_LIMIT),
-            ]
-        )
-    )
-    return CustomerMemory(
-        profile=profile.value if profile else None,
-        facts=_newest_first(facts, "learned_at"),
-        episodes=[
-            episode
-            for episode in _newest_first(episodes, "updated_at")
-            if episode.get("session_id") != skip_episode
-        ],
-    )
+    return await arecall(store, customer_id, "", skip_episode=skip_episode)
 
 
-def render(memory: CustomerMemory | None, counter: TokenCounter, limit: int) -> str:
-    """The memory as a prompt section of at most ``limit`` tokens: profile first,
-    then facts and episodes newest first; what does not fit is counted, not shown.
-    ``None`` stands for a store that could not be read."""
-    if memory is None:
-        return MEMORY_UNAVAILABLE
-    if memory.is_new:
-        return NEW_CUSTOMER
-    lines = ["## Customer memory", "### Profile"]
-    profile = memory.profile or {}
-    lines += [f"- {key}: {value}" for key, value in profile.items()] or ["- (no profile on file)"]
-    sections = [
-        ("### Known facts", [_fact_line(fact) for fact in memory.facts]),
-        ("### Past sessions (most recent first)", [_episode_line(ep) for ep in memory.episodes]),
-    ]
-    reserve = 24  # room for the "not shown" notes
-    text = counter.truncate("\n".join(lines), limit - reserve)
-    for heading, entries in sections:
-        text += "\n" + heading
-        shown = 0
-        for entry in entries:
-            candidate = f"{text}\n{entry}"
-            if counter.text(candidate) > limit - reserve:
-                break
-            text, shown = candidate, shown + 1
-        if not entries:
-            text += "\n- (none)"
-        elif shown < len(entries):
-            text += f"\n- ({len(entries) - shown} older entries not shown)"
-    return text
+async def arecall(store: BaseStore, customer_id: str, query: str, *, skip_episode: str | None = None) -> CustomerMemory:
+    """The customer's profile and current facts and episodes, the most
+    relevant to ``query`` first (``agent.recall``); newest first without one."""
+    profile, index = await bounded(memory_index.aindex(store, customer_id))
+    memos = index.rank(query) if query.strip() else index.current("fact") + index.current("episode")
+    return CustomerMemory(profile, [
+        m for m in _current_per_subject(memos) if not (m.kind == "episode" and m.key == skip_episode)
+    ])
 
 
-def _fact_line(fact: dict[str, Any]) -> str:
-    return f"- [{fact.get('category', 'note')}] {fact.get('fact', '')}"
+SINGLE_SUBJECT = {"risk_tolerance": "risk tolerance"}
 
 
-def _episode_line(episode: dict[str, Any]) -> str:
-    day = str(episode.get("started_at", ""))[:10] or "unknown date"
-    outcome = f" ({episode['outcome']})" if episode.get("outcome") else ""
-    return f"- {day}: {episode.get('summary', '')}{outcome}"
+def subject_key(fact: dict[str, Any]) -> tuple[str, str] | None:
+    """What a fact is about, when known: two current facts with the same key
+    contradict each other (a customer has one risk tolerance at a time)."""
+    category = str(fact.get("category", ""))
+    subject = SINGLE_SUBJECT.get(category) or " ".join(str(fact.get("subject", "")).lower().split())
+    return (category, subject) if subject else None
 
+
+def _current_per_subject(memos: list[Memo]) -> list[Memo]:
+    # Facts written by other systems are never superseded in the store; of
+    # two that share a subject, only the newer one is shown as current.
+    keys = {id(m): subject_key(m.value) for m in memos if m.kind == "fact"}
+    newest: dict[tuple[str, str], Memo] = {}
+    for memo in memos:
+        key = keys.get(id(memo))
+        if key and (key not in newest or memo.when > newest[key].when):
+            newest[key] = memo
+    return [m for m in memos if not keys.get(id(m)) or newest[keys[id(m)]] is m]
+
+
+def recall_query(messages: list[BaseMessage], newest: str) -> str:
+    """What recall looks for: the customer's newest message, and when it says
+    little on its own ("and the rates?"), their previous one or two as well."""
+    if len(terms(newest)) >= SELF_CONTAINED_TERMS:
+        return newest
+    said = [str(m.content) for m in messages if isinstance(m, HumanMessage)]
+    return " ".join([*said[-2:], newest])
+
+
+render = memory_prompt.render
 
 def fact_key(category: str, fact: str) -> str:
     normalized = " ".join(fact.lower().split())
     return hashlib.sha256(f"{category}\n{normalized}".encode()).hexdigest()[:24]
 
 
-def fact_put(customer_id: str, category: str, fact: str, session_id: str) -> PutOp:
+def fact_put(customer_id: str, category: str, fact: str, session_id: str, *, subject: str = "", learned_at: str = "") -> PutOp:
     """The write that remembers one fact; the same fact always lands on the same key."""
-    return PutOp(
-        facts_namespace(customer_id),
-        fact_key(category, fact),
-        {"category": category, "fact": fact, "learned_at": now_iso(), "session_id": session_id},
-    )
+    value = {"category": category, "fact": fact, "learned_at": learned_at or now_iso(), "session_id": session_id}
+    return PutOp(facts_namespace(customer_id), fact_key(category, fact), {**value, **({"subject": subject} if subject else {})})
 
 
 def episode_put(customer_id: str, episode: dict[str, Any]) -> PutOp:
@@ -174,7 +167,7 @@ async def awrite(store: BaseStore, writes: list[PutOp], unsaved: list[dict]) -> 
     if not ops:
         return []
     try:
-        await _bounded(store.abatch(ops))
+        await bounded(store.abatch(ops))
     except MemoryUnavailable:
         return [{"namespace": list(op.namespace), "key": op.key, "value": op.value} for op in ops]
     return []

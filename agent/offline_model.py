@@ -9,6 +9,7 @@ the ``remember_fact`` tool, and writes summaries and episode records.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from typing import Any, Sequence
@@ -35,6 +36,8 @@ FACT_PATTERNS = [
     ("product_interest", r"\bi(?:'m| am) interested in ([^.!?\n]{3,80})"),
     ("life_event", r"\bi(?:'m| am) (?:buying|saving for|planning) ([^.!?\n]{3,80})"),
 ]
+QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+FACT_ENTRY = re.compile(r'\[id [0-9a-f]+\] ([a-z_]+) ("(?:[^"\\]|\\.)*")')
 RECALL = re.compile(r"last time|remember|talked about|previous", re.IGNORECASE)
 
 
@@ -68,8 +71,19 @@ def _section(system: str, heading: str) -> list[str]:
 
 
 def _profile(system: str) -> dict[str, str]:
-    pairs = (line.split(": ", 1) for line in _section(system, "### Profile") if ": " in line)
-    return {key.strip().lower(): value.strip() for key, value in pairs}
+    pairs = [json.loads("{" + line + "}") for line in _section(system, "### Profile") if line.startswith('"')]
+    return {str(key).strip().lower(): str(value).strip() for pair in pairs for key, value in pair.items()}
+
+
+def _facts(system: str) -> list[str]:
+    """Known facts as "[category] text" (the prompt shows them as data: ``[id …] category "text"``)."""
+    return [f"[{category}] {json.loads(text)}"
+            for line in _section(system, "### Known facts") for category, text in FACT_ENTRY.findall(line)]
+
+
+def _episodes(system: str) -> list[str]:
+    """Past sessions' records, newest day first."""
+    return [json.loads(text) for line in _section(system, "### Past sessions") for text in QUOTED.findall(line)]
 
 
 def _learned_facts(text: str) -> list[tuple[str, str]]:
@@ -92,8 +106,8 @@ def _answer(system: str, messages: list[BaseMessage], *, can_call_tools: bool) -
             ]
             return AIMessage(content="", tool_calls=calls)
     profile = _profile(system)
-    facts = _section(system, "### Known facts")
-    episodes = [e for e in _section(system, "### Past sessions") if not e.startswith("(")]
+    facts = _facts(system)
+    episodes = _episodes(system)
     first_turn = not any(isinstance(m, AIMessage) and m.content for m in messages)
     parts = []
     if first_turn:

@@ -16,7 +16,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langgraph.graph.state import CompiledStateGraph
 
-from agent import memory
+from agent import episodes, memory
 from agent.budget import budget_for
 from agent.context import Context
 from agent.guard import clean_message
@@ -87,6 +87,7 @@ class Sessions:
         text = clean_message(message, budget_for(context.token_budget, self.counter))
         if session_id is None:
             session_id = new_session_id()
+            await episodes.finalize_before_new_session(self, context.customer_id)
         elif (await self._state(context, session_id))["pending"]:
             raise SessionUnavailable(
                 f"the last turn of session {session_id} was interrupted: retry it before sending more"

@@ -1,4 +1,4 @@
-"""The tool the model uses to leave learned facts in long-term memory."""
+"""The tools the model uses to keep the customer's facts true: learn, correct, forget."""
 
 from typing import Literal
 
@@ -9,7 +9,17 @@ MAX_FACT_CHARS = 300
 
 
 @tool
-def remember_fact(category: FactCategory, fact: str) -> str:
-    """Remember a lasting fact the customer told you about themselves, in one short sentence."""
+def remember_fact(category: FactCategory, fact: str, replaces: str = "") -> str:
+    """Remember a lasting fact the customer told you about themselves, in one short sentence
+    (replaces: id of a known fact it corrects)."""
     # Executed by the graph's remember-facts node, which writes to the store.
     return "remembered"
+
+
+@tool
+def forget_fact(id: str) -> str:
+    """Forget a known fact."""
+    return "forgotten"
+
+
+MEMORY_TOOLS = (remember_fact, forget_fact)

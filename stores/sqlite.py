@@ -9,16 +9,24 @@ from langgraph.store.sqlite.aio import AsyncSqliteStore
 from backends.registry import sqlite_path
 
 
+def _upstream_index(index: Any) -> Any:
+    # LangGraph's IndexConfig names the embedded paths ``fields``; upstream
+    # SqliteStore reads ``text_fields`` and would embed whole items otherwise.
+    if index and "fields" in index and "text_fields" not in index:
+        return {**index, "text_fields": index["fields"]}
+    return index
+
+
 @contextmanager
 def connect(url: str, *, index: Any = None, ttl: Any = None) -> Iterator[SqliteStore]:
-    with SqliteStore.from_conn_string(sqlite_path(url), index=index, ttl=ttl) as store:
+    with SqliteStore.from_conn_string(sqlite_path(url), index=_upstream_index(index), ttl=ttl) as store:
         store.setup()
         yield store
 
 @asynccontextmanager
 async def aconnect(url: str, *, index: Any = None, ttl: Any = None) -> AsyncIterator[AsyncSqliteStore]:
     async with AsyncSqliteStore.from_conn_string(
-        sqlite_path(url), index=index, ttl=ttl
+        sqlite_path(url), index=_upstream_index(index), ttl=ttl
     ) as store:
         await store.setup()
         yield store

@@ -62,6 +62,9 @@ class FakeOpenAI:
     failures: list[int] = field(default_factory=list)
     delay: float = 0.0
     model: OfflineBankModel = field(default_factory=OfflineBankModel)
+    tool_calls: list[list[tuple[str, dict]]] = field(default_factory=list)
+    """Scripted replies: each request that offers tools takes the next list of
+    ``(tool name, arguments)`` calls instead of the offline model's answer."""
 
     def start(self) -> "FakeOpenAI":
         fake = self
@@ -113,7 +116,12 @@ class FakeOpenAI:
             return 400, {"error": {"message": "; ".join(problems), "type": "invalid_request_error"}}
         time.sleep(self.delay)
         messages = [_convert_dict_to_message(m) for m in body["messages"]]
-        reply: AIMessage = self.model.invoke(messages, tools=body.get("tools"))
+        if self.tool_calls and body.get("tools"):
+            calls = [{"name": name, "args": args, "id": f"call_{len(self.requests)}_{n}"}
+                     for n, (name, args) in enumerate(self.tool_calls.pop(0))]
+            reply = AIMessage(content="", tool_calls=calls)
+        else:
+            reply = self.model.invoke(messages, tools=body.get("tools"))
         message = _convert_message_to_dict(reply)
         if not message.get("tool_calls"):
             message.pop("tool_calls", None)

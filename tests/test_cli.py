@@ -89,4 +89,5 @@ def test_the_demo_recalls_the_first_session_in_a_new_process(bank_agent):
     first, second = result.stdout.split("== Session 2")
     assert "Hello Sarah" in first and "conservative" in first and "mortgage rates" in first
     assert "offline model" in first
+    assert "number 153 of 153 by date (newest first); in the prompt because it is relevant" in first
     assert "Asked about account balance, investing, mortgage" in second.split("agent>")[1]

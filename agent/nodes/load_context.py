@@ -36,7 +36,8 @@ def make_load_context(counter: TokenCounter):
             removal = [RemoveMessage(id=latest.id)] if latest is not None else []
             return Command(goto=END, update={"messages": [*removal, refusal]})
         try:
-            known = await memory.aload(turn.store, turn.customer_id, skip_episode=turn.thread_id)
+            query = memory.recall_query(state["messages"][:-1], text)
+            known = await memory.arecall(turn.store, turn.customer_id, query, skip_episode=turn.thread_id)
         except memory.MemoryUnavailable:
             known = None
         update = {

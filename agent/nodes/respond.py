@@ -13,7 +13,7 @@ from agent.models import call_model
 from agent.nodes import Turn, newest_customer_index, prompt_of
 from agent.state import State
 from agent.tokens import TokenCounter
-from agent.tools import remember_fact
+from agent.tools import MEMORY_TOOLS
 
 
 class BudgetExceeded(RuntimeError):
@@ -21,7 +21,7 @@ class BudgetExceeded(RuntimeError):
 
 
 def make_respond(model: BaseChatModel, counter: TokenCounter):
-    with_tools = model.bind_tools([remember_fact])
+    with_tools = model.bind_tools(list(MEMORY_TOOLS))
 
     async def respond(state: State, config: RunnableConfig, runtime: Runtime[Context]) -> dict:
         budget = Turn.of(runtime, config, counter).budget
