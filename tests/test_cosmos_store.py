@@ -479,7 +479,6 @@ async def test_a_wrong_partition_key_is_refused_even_when_creating(cosmos_server
 
 
 def test_403_says_which_role_or_provisioning_is_missing():
-
     spec = ContainerSpec("bank", "memory")
     forbidden = CosmosHttpResponseError(status_code=403, message="Forbidden")
     assert "?create=never" in str(refused(forbidden, spec, creating=True))
