@@ -41,7 +41,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from langgraph.store.base import (
     GetOp,
@@ -426,6 +426,18 @@ class BatchPlan:
     put_texts: dict[int, list[tuple[str, str]]]
     query_texts: dict[int, str]
 
+    def texts(self) -> tuple[list[str], list[str]]:
+        """What to embed first: the documents' texts and the queries'."""
+        documents = sorted({t for pairs in self.put_texts.values() for _, t in pairs})
+        return documents, sorted(set(self.query_texts.values()))
+
+    def phases(self, settings: StoreSettings, documents: dict[str, list[float]],
+               queries: dict[str, list[float]]) -> Iterator[dict[int, Plan]]:
+        """The plans of each phase, keyed by the position of the op whose
+        result each gives: the reads, then the writes (planned once the
+        reads are done). A phase's plans may run concurrently."""
+        yield read_plans(self, settings, queries)
+        yield write_plans(self, settings, documents)
 
 
 def prepare_batch(ops: Iterable[Op], settings: StoreSettings) -> BatchPlan:

@@ -18,14 +18,11 @@ from langgraph.store.base import BaseStore, IndexConfig, Op, Result, TTLConfig, 
 
 from backends.sansio import arun, run
 from stores.cosmos.plans import (
-    BatchPlan,
     Capabilities,
     StoreSettings,
     plan_delete_partition,
     plan_update,
     prepare_batch,
-    read_plans,
-    write_plans,
 )
 from stores.cosmos.requests import (
     Conflict,
@@ -120,16 +117,6 @@ class _CosmosStoreBase(BaseStore):
                                       capabilities=capabilities or Capabilities())
 
 
-def _split_texts(batch: BatchPlan) -> tuple[list[str], list[str]]:
-    documents = sorted({t for pairs in batch.put_texts.values() for _, t in pairs})
-    return documents, sorted(set(batch.query_texts.values()))
-
-
-def _phases(batch: BatchPlan, settings: StoreSettings, documents: dict, queries: dict):
-    yield read_plans(batch, settings, queries)
-    yield write_plans(batch, settings, documents)
-
-
 class CosmosStore(_CosmosStoreBase):
     """LangGraph ``BaseStore`` on Azure Cosmos DB (sync SDK).
 
@@ -146,11 +133,11 @@ class CosmosStore(_CosmosStoreBase):
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         batch = prepare_batch(ops, self.settings)
-        documents, queries = _split_texts(batch)
+        documents, queries = batch.texts()
         doc_vectors = dict(zip(documents, self.embeddings.embed_documents(documents))) if documents else {}
         query_vectors = {q: self.embeddings.embed_query(q) for q in queries}
         results: list[Result] = [None] * len(batch.ops)
-        for plans in _phases(batch, self.settings, doc_vectors, query_vectors):
+        for plans in batch.phases(self.settings, doc_vectors, query_vectors):
             for i, plan in plans.items():
                 results[i] = run(plan, self._execute)
         return results
@@ -201,11 +188,11 @@ class AsyncCosmosStore(_CosmosStoreBase):
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         batch = prepare_batch(ops, self.settings)
-        documents, queries = _split_texts(batch)
+        documents, queries = batch.texts()
         doc_vectors = dict(zip(documents, await self.embeddings.aembed_documents(documents))) if documents else {}
         query_vectors = dict(zip(queries, await asyncio.gather(*(self.embeddings.aembed_query(q) for q in queries))))
         results: list[Result] = [None] * len(batch.ops)
-        for plans in _phases(batch, self.settings, doc_vectors, query_vectors):
+        for plans in batch.phases(self.settings, doc_vectors, query_vectors):
             done = await asyncio.gather(*(arun(plan, self._aexecute) for plan in plans.values()))
             for i, result in zip(plans, done):
                 results[i] = result
