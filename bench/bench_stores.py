@@ -207,8 +207,8 @@ def item_cost(server: CosmosServer, dims: int = 1536) -> str:
     """A fact with one vector of ``dims`` (an OpenAI-sized embedding), as the
     store wrote it before issue 12 (``embeddings`` and ``embedding``, every
     value path indexed) and now (one vector, five indexed paths)."""
-    from stores.cosmos_base import put_document
-    from stores.cosmos_container import INDEXED_PATHS
+    from stores.cosmos.plans import put_document
+    from stores.cosmos.bootstrap import INDEXED_PATHS
 
     rng = random.Random(3)
     vector = [rng.gauss(0, 0.03) for _ in range(dims)]

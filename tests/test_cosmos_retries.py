@@ -9,7 +9,7 @@ import pytest
 from azure.cosmos import exceptions as cosmos_errors
 
 from stores import cosmos
-from stores.cosmos_retry import RetryPolicy
+from stores.cosmos.retry import RetryPolicy
 from tests.fixtures_cosmos import TEST_KEY
 
 NS = ("customers", "c-7", "facts")

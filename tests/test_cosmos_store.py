@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from azure.cosmos import PartitionKey
+from azure.cosmos.exceptions import CosmosHttpResponseError
 from langgraph.store.base import (
     GetOp,
     InvalidNamespaceError,
@@ -23,7 +24,9 @@ from langgraph.store.memory import InMemoryStore
 import stores
 from backends.registry import UnsupportedURL
 from stores import cosmos
-from stores.cosmos_base import (
+from stores.cosmos.store import answers_from_errors, sdk_call
+from stores.cosmos.url import CosmosURL, account_key
+from stores.cosmos.plans import (
     Capabilities,
     StoreSettings,
     item_id,
@@ -36,9 +39,9 @@ from stores.cosmos_base import (
     transactions,
     write_plans,
 )
-from stores.cosmos_container import ContainerSpec, refused
-from stores.cosmos_query import bm25, full_text_query, namespaces_query, query_terms, search_query, vector_queries
-from stores.cosmos_requests import (
+from stores.cosmos.bootstrap import ContainerSpec, refused
+from stores.cosmos.query import bm25, full_text_query, namespaces_query, query_terms, search_query, vector_queries
+from stores.cosmos.requests import (
     Conflict,
     Patch,
     PointRead,
@@ -61,34 +64,34 @@ def index_config(embeddings):
 
 
 def test_url_names_endpoint_database_container_and_options():
-    url = cosmos.CosmosURL.parse("cosmos://acct.documents.azure.com/bank/memory")
+    url = CosmosURL.parse("cosmos://acct.documents.azure.com/bank/memory")
     assert (url.endpoint, url.database, url.container) == ("https://acct.documents.azure.com/", "bank", "memory")
     assert url.verify_tls and url.partition_depth == 2
-    local = cosmos.CosmosURL.parse("cosmos://127.0.0.1:8081/db/c?tls=insecure&partition_depth=3")
+    local = CosmosURL.parse("cosmos://127.0.0.1:8081/db/c?tls=insecure&partition_depth=3")
     assert (local.endpoint, local.verify_tls, local.partition_depth) == ("https://127.0.0.1:8081/", False, 3)
 
 
 @pytest.mark.parametrize("url", ["cosmos://host/onlydb", "cosmos:///db/c", "cosmos://h/db/c?partition_depth=0"])
 def test_malformed_urls_are_refused(url):
     with pytest.raises(UnsupportedURL):
-        cosmos.CosmosURL.parse(url)
+        CosmosURL.parse(url)
 
 
 def test_a_key_in_the_url_is_refused_without_echoing_it():
     with pytest.raises(UnsupportedURL) as error:
-        cosmos.CosmosURL.parse("cosmos://user:s3cr3tKEY@host/db/c")
+        CosmosURL.parse("cosmos://user:s3cr3tKEY@host/db/c")
     assert "s3cr3tKEY" not in str(error.value)
 
 
 def test_key_comes_from_cosmos_key_then_the_connection_string(monkeypatch):
     monkeypatch.delenv("COSMOS_KEY", raising=False)
     monkeypatch.setenv("COSMOS_CONNECTION_STRING", "AccountEndpoint=https://a/;AccountKey=abc==;")
-    assert cosmos.account_key() == "abc=="
+    assert account_key() == "abc=="
     monkeypatch.setenv("COSMOS_KEY", "xyz==")
-    assert cosmos.account_key() == "xyz=="
+    assert account_key() == "xyz=="
     monkeypatch.delenv("COSMOS_KEY")
     monkeypatch.delenv("COSMOS_CONNECTION_STRING")
-    assert cosmos.account_key() is None  # then DefaultAzureCredential
+    assert account_key() is None  # then DefaultAzureCredential
 
 
 ITEM = ('c.id, c.pk, c.ns, c.key, c["value"], c.created_at, c.updated_at, c.expires_at, c.ttl_minutes, '
@@ -437,7 +440,7 @@ async def test_async_store_serves_sync_callers_on_other_threads(cosmos_url):
 def _provision(cosmos_server, database, container, **options):
     from azure.cosmos import CosmosClient
 
-    with CosmosClient(f"https://127.0.0.1:{cosmos_server.port}/", credential=cosmos.account_key(),
+    with CosmosClient(f"https://127.0.0.1:{cosmos_server.port}/", credential=account_key(),
                       connection_verify=False) as client:
         client.create_database_if_not_exists(database).create_container(container, **options)
 
@@ -476,8 +479,6 @@ async def test_a_wrong_partition_key_is_refused_even_when_creating(cosmos_server
 
 
 def test_403_says_which_role_or_provisioning_is_missing():
-    from azure.cosmos.exceptions import CosmosHttpResponseError
-
     spec = ContainerSpec("bank", "memory")
     forbidden = CosmosHttpResponseError(status_code=403, message="Forbidden")
     assert "?create=never" in str(refused(forbidden, spec, creating=True))
@@ -490,11 +491,11 @@ def test_403_says_which_role_or_provisioning_is_missing():
 ])
 def test_container_options_in_the_url_are_checked(url, error):
     with pytest.raises(UnsupportedURL, match=error):
-        cosmos.CosmosURL.parse(url).spec(None)
+        CosmosURL.parse(url).spec(None)
 
 
 def test_flat_vector_index_only_up_to_505_dimensions():
-    url = cosmos.CosmosURL.parse("cosmos://h/db/c?vector_index=flat")
+    url = CosmosURL.parse("cosmos://h/db/c?vector_index=flat")
     assert url.spec({"dims": 505}).options()["indexing_policy"]["vectorIndexes"][0]["type"] == "flat"
     with pytest.raises(UnsupportedURL, match="at most 505"):
         url.spec({"dims": 1536})
@@ -515,7 +516,7 @@ def test_a_turns_writes_to_one_customer_are_one_transactional_batch():
                                  PutOp(CUSTOMER + ("facts",), "f1", {"text": "prefers email"})])
     (transaction,) = next(plan)
     assert isinstance(transaction, Transaction) and transaction.pk == "customers.c-42"
-    name, args, options = cosmos.sdk_call(transaction, sync=False)
+    name, args, options = sdk_call(transaction, sync=False)
     assert name == "execute_item_batch" and options == {"partition_key": "customers.c-42"}
     assert [(kind, body["key"]) for kind, (body,) in args[0]] == [("upsert", "e1"), ("upsert", "f1")]
     with pytest.raises(StopIteration):
@@ -526,9 +527,12 @@ def test_a_server_without_batches_gets_the_writes_one_by_one():
     settings = StoreSettings(capabilities=Capabilities(transactional_batch=True))
     plan = _turn_plan(settings, [PutOp(CUSTOMER + ("facts",), k, {"v": k}) for k in "ab"] +
                       [PutOp(CUSTOMER + ("facts",), "gone", None)])
-    next(plan)
+    (transaction,) = next(plan)
     singles = plan.throw(Unsupported("no batches here"))
     assert [type(r).__name__ for r in singles] == ["Upsert", "Upsert", "Delete"]
+    assert settings.capabilities.transactional_batch  # a plan only falls back; its executor records the refusal
+    with pytest.raises(Unsupported), answers_from_errors(transaction, settings.capabilities):
+        raise CosmosHttpResponseError(status_code=400, message="no batches here")
     assert not settings.capabilities.transactional_batch
 
 
@@ -661,6 +665,6 @@ async def test_deleting_a_partition_erases_one_customer_only(cosmos_url):
 def test_deleting_a_partition_on_cosmos_db_is_one_request():
     plan = plan_delete_partition(("customers", "c-1"), StoreSettings())
     request = next(plan)
-    assert cosmos.sdk_call(request, sync=True) == ("delete_all_items_by_partition_key", ("customers.c-1",), {})
+    assert sdk_call(request, sync=True) == ("delete_all_items_by_partition_key", ("customers.c-1",), {})
     with pytest.raises(StopIteration):
         plan.send(None)

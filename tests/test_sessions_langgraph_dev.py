@@ -92,6 +92,6 @@ async def test_threads_survive_langgraph_dev_restarts(redis_kind, saver, request
 
     log = server.log()
     assert f"Using custom checkpointer: {saver}" in log
-    assert "Using custom store: <stores.cosmos.AsyncCosmosStore" in log
+    assert "Using custom store: <stores.cosmos.store.AsyncCosmosStore" in log
     for complaint in ("degraded", "checkpointer missing", "missing adelete_for_runs", "missing acopy_thread"):
         assert complaint not in log, complaint

@@ -1,9 +1,13 @@
 """The logic of the Cosmos DB store, shared by its sync and async shells.
 
-Sans-I/O: every store operation is a generator that yields Cosmos DB requests
-(`PointRead`, `Query`, `Upsert`, `Delete`, `Patch`, or a list of them to run
-concurrently) and is sent their answers. `stores/cosmos.py` only executes the
-requests, with the sync or the async SDK, so a fix here lands in both.
+Sans-I/O (``backends.sansio``): every store operation is a generator that
+yields Cosmos DB requests (``stores/cosmos/requests.py``: ``PointRead``,
+``Query``, ``Upsert``, ``Delete``, ``Patch``, or a list of them to run
+concurrently) and is sent their answers. ``stores/cosmos/store.py`` only
+executes the requests, with the sync or the async SDK, so a fix here lands
+in both. Plans read the server's ``Capabilities`` from the settings they are
+given and never change them: a refused request names what it ``needs``, and
+the executor records the refusal.
 
 Document layout (one document per item)::
 
@@ -18,7 +22,7 @@ Document layout (one document per item)::
                   with more than one vector}
 
 Each vector is stored once, and only the queries that rank client-side
-fetch vectors (``stores/cosmos_query.py`` projects the fields it needs).
+fetch vectors (``stores/cosmos/query.py`` projects the fields it needs).
 
 Partition key: the namespace's first ``partition_depth`` labels joined by
 ``.`` (labels cannot contain ``.``), so ``("customers", id, "facts")`` and
@@ -37,7 +41,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from langgraph.store.base import (
     GetOp,
@@ -49,13 +53,12 @@ from langgraph.store.base import (
     SearchOp,
     TTLConfig,
     InvalidNamespaceError,
-    _validate_namespace,  # LangGraph's own error, as for puts
     get_text_at_path,
     tokenize_path,
     validate_op_namespace,
 )
 
-from stores.cosmos_query import (
+from stores.cosmos.query import (
     ITEM_FIELDS,
     full_text_query,
     hybrid_rank,
@@ -70,7 +73,7 @@ from stores.cosmos_query import (
     text_rank,
     vector_queries,
 )
-from stores.cosmos_requests import (
+from stores.cosmos.requests import (
     Conflict,
     Create,
     Delete,
@@ -98,6 +101,25 @@ class Capabilities:
     distinct: bool = True
     vector_search: bool = False  # container has a vector embedding policy
 
+    def refused(self, feature: str) -> None:
+        """The server refused a request that ``needs`` ``feature``: fall back from now on."""
+        setattr(self, feature, False)
+
+
+class Clock:
+    """Strictly increasing epoch seconds, one clock per store, so newest-first
+    order is defined for its successive writes (SQLite's second resolution
+    leaves ties)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = 0.0
+
+    def stamp(self) -> float:
+        with self._lock:
+            self._last = max(time.time(), self._last + 1e-6)
+            return self._last
+
 
 @dataclass
 class StoreSettings:
@@ -106,26 +128,24 @@ class StoreSettings:
     ttl: TTLConfig | None = None
     index: dict | None = None  # LangGraph IndexConfig with "__tokenized_fields"
     capabilities: Capabilities = field(default_factory=Capabilities)
+    clock: Clock = field(default_factory=Clock)
 
 
 # --- keys and time ---------------------------------------------------------------
 
 
+def check_namespace(namespace: tuple[str, ...]) -> None:
+    """LangGraph's rules for a namespace written to (as ``BaseStore.put``
+    checks them), raising its own ``InvalidNamespaceError``."""
+    if not namespace:
+        raise InvalidNamespaceError("Namespace cannot be empty.")
+    validate_op_namespace(GetOp(namespace, ""))
+    if namespace[0] == "langgraph":
+        raise InvalidNamespaceError(f'Root label for namespace cannot be "langgraph". Got: {namespace}')
+
+
 def item_id(namespace: Sequence[str], key: str) -> str:
     return hashlib.sha256(json.dumps([list(namespace), key]).encode()).hexdigest()
-
-
-_clock_lock = threading.Lock()
-_last_stamp = 0.0
-
-
-def now_stamp() -> float:
-    """Strictly increasing epoch seconds in this process, so newest-first order
-    is defined for successive writes (SQLite's second resolution leaves ties)."""
-    global _last_stamp
-    with _clock_lock:
-        _last_stamp = max(time.time(), _last_stamp + 1e-6)
-        return _last_stamp
 
 
 def iso(stamp: float) -> str:
@@ -244,16 +264,16 @@ def plan_delete_partition(prefix: tuple[str, ...], settings: StoreSettings) -> P
     first ``partition_depth`` labels, e.g. ``("customers", id)``): one
     request where the account deletes by partition key, else a query for
     the ids and a delete each."""
-    _validate_namespace(prefix)
+    check_namespace(prefix)
     if len(prefix) != settings.partition_depth:
         raise ValueError(f"a partition is named by {settings.partition_depth} namespace labels, not {prefix!r}")
-    pk, caps = partition_of(prefix, settings.partition_depth), settings.capabilities
-    if caps.delete_partition:
+    pk = partition_of(prefix, settings.partition_depth)
+    if settings.capabilities.delete_partition:
         try:
             yield DeletePartition(pk)
             return None
         except Unsupported:
-            caps.delete_partition = False
+            pass
     ids = yield Query("SELECT VALUE c.id FROM c WHERE c.pk = @pk", (("@pk", pk),), pk)
     if ids:
         yield [Delete(doc_id, pk) for doc_id in ids]
@@ -269,7 +289,7 @@ def plan_update(namespace: tuple[str, ...], key: str, change: Callable[[dict | N
     current value (None if there is none) and returns the new one, written
     only if the item is still as read (its ``_etag``; a create if there was
     none); after a concurrent write it reads again and retries."""
-    _validate_namespace(namespace)
+    check_namespace(namespace)
     doc_id, pk = item_id(namespace, key), partition_of(namespace, settings.partition_depth)
     ttl = settings.ttl.get("default_ttl") if settings.ttl else None
     for _ in range(UPDATE_ATTEMPTS):
@@ -279,7 +299,7 @@ def plan_update(namespace: tuple[str, ...], key: str, change: Callable[[dict | N
         op = PutOp(namespace, key, value, ttl=ttl)
         texts = texts_to_embed(op, settings.index)
         vectors = (yield Embed(tuple(t for _, t in texts))) if texts else {}
-        body = put_document(op, now_stamp(), settings.partition_depth, {p: vectors[t] for p, t in texts},
+        body = put_document(op, settings.clock.stamp(), settings.partition_depth, {p: vectors[t] for p, t in texts},
                             search_text(op, settings.index))
         try:
             yield Replace(body, doc["_etag"]) if doc is not None else Create(body)
@@ -292,7 +312,8 @@ def plan_update(namespace: tuple[str, ...], key: str, change: Callable[[dict | N
 def put_request(op: PutOp, settings: StoreSettings, vectors: dict[str, list[float]]) -> Upsert | Delete:
     if op.value is None:
         return Delete(item_id(op.namespace, op.key), partition_of(op.namespace, settings.partition_depth))
-    return Upsert(put_document(op, now_stamp(), settings.partition_depth, vectors, search_text(op, settings.index)))
+    return Upsert(put_document(op, settings.clock.stamp(), settings.partition_depth, vectors,
+                               search_text(op, settings.index)))
 
 
 def transactions(pk: str, upserts: list[Upsert]) -> list[Transaction]:
@@ -322,7 +343,7 @@ def plan_partition_writes(requests: list[Upsert | Delete], settings: StoreSettin
             yield transactions(upserts[0].body["pk"], upserts)
             upserts = []
         except Unsupported:
-            caps.transactional_batch = False
+            pass
     if upserts or singles:
         yield upserts + singles
     return None
@@ -349,7 +370,7 @@ def plan_search(op: SearchOp, settings: StoreSettings, query_vector: list[float]
             ranked = live((yield full_text_query(op, terms, depth, now, query_vector if hybrid else None)))
             kept = [(d.get("score"), d) for d in ranked[op.offset: op.offset + op.limit]]
         except Unsupported:
-            caps.full_text = False
+            pass
     if kept is None and query_vector is not None and not hybrid and caps.vector_search:
         try:
             nearest, pooled = yield list(vector_queries(op, query_vector, depth, now))
@@ -359,7 +380,7 @@ def plan_search(op: SearchOp, settings: StoreSettings, query_vector: list[float]
             if len(candidates) >= op.offset + op.limit:
                 kept = rank(op, query_vector, candidates)
         except Unsupported:
-            caps.vector_search = False
+            pass
     if kept is None:
         docs = usable((yield search_query(op, depth, now, with_vectors=query_vector is not None,
                                           with_text=bool(terms) and (query_vector is None or hybrid))))
@@ -385,7 +406,7 @@ def plan_list_namespaces(op: ListNamespacesOp, settings: StoreSettings) -> Plan:
         try:
             found = yield namespaces_query(op, settings.partition_depth, now, distinct=True)
         except Unsupported:
-            caps.distinct = False
+            pass
     if found is None:
         found = yield namespaces_query(op, settings.partition_depth, now, distinct=False)
     return select_namespaces(op, found)
@@ -405,6 +426,18 @@ class BatchPlan:
     put_texts: dict[int, list[tuple[str, str]]]
     query_texts: dict[int, str]
 
+    def texts(self) -> tuple[list[str], list[str]]:
+        """What to embed first: the documents' texts and the queries'."""
+        documents = sorted({t for pairs in self.put_texts.values() for _, t in pairs})
+        return documents, sorted(set(self.query_texts.values()))
+
+    def phases(self, settings: StoreSettings, documents: dict[str, list[float]],
+               queries: dict[str, list[float]]) -> Iterator[dict[int, Plan]]:
+        """The plans of each phase, keyed by the position of the op whose
+        result each gives: the reads, then the writes (planned once the
+        reads are done). A phase's plans may run concurrently."""
+        yield read_plans(self, settings, queries)
+        yield write_plans(self, settings, documents)
 
 
 def prepare_batch(ops: Iterable[Op], settings: StoreSettings) -> BatchPlan:

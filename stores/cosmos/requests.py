@@ -1,7 +1,11 @@
-"""The Cosmos DB requests the store's plans yield (see ``stores/cosmos_base.py``).
+"""The calls the Cosmos DB store's operations yield (``stores/cosmos/plans.py``)
+to the ``backends.sansio`` driver; the store's executors carry them out.
 
 A plan may also yield a list of requests, which run concurrently and are
-answered with the list of their answers.
+answered with the list of their answers. A request that relies on an
+optional server feature names it in ``needs`` (a ``Capabilities`` field):
+where the server refuses the request, the executor switches that capability
+off for the store and throws ``Unsupported`` into the plan, which falls back.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class Query:
     sql: str
     params: tuple[tuple[str, Any], ...]
     pk: str | None
+    needs: str | None = None
 
     @property
     def parameters(self) -> list[dict[str, Any]]:
@@ -59,6 +64,8 @@ class DeletePartition:
     deletes them in the background)."""
 
     pk: str
+
+    needs = "delete_partition"
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,7 @@ class Transaction:
     pk: str
     upserts: tuple[Upsert, ...]
 
+    needs = "transactional_batch"
     MAX_OPERATIONS = 100
     MAX_BYTES = 2 * 1024 * 1024
 
@@ -107,5 +115,5 @@ class Conflict(Exception):
 
 class Unsupported(Exception):
     """The server refused a query form (e.g. DISTINCT, VectorDistance) or a
-    request kind (transactional batch); the executors raise it into the plan
+    request kind (transactional batch); the executors throw it into the plan
     so the plan can fall back."""

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Sequence
 
 from langgraph.store.base import ListNamespacesOp, MatchCondition, SearchOp
 
-from stores.cosmos_requests import Query
+from stores.cosmos.requests import Query
 
 
 def namespace_text(namespace: Sequence[str]) -> str:
@@ -160,7 +160,7 @@ def full_text_query(op: SearchOp, terms: list[str], depth: int, now: float,
         v = p(vector)
         sql = (f"SELECT {top}{ITEM_FIELDS}, VectorDistance(c.embedding, {v}) AS score FROM c "
                f"WHERE {' AND '.join(where)} ORDER BY RANK RRF(VectorDistance(c.embedding, {v}), {text_score})")
-    return Query(sql, tuple(p.items), pk)
+    return Query(sql, tuple(p.items), pk, needs="full_text")
 
 
 def vector_queries(op: SearchOp, vector: list[float], depth: int, now: float) -> tuple[Query, Query]:
@@ -176,11 +176,11 @@ def vector_queries(op: SearchOp, vector: list[float], depth: int, now: float) ->
     k, v = p(max(4 * (op.offset + op.limit), 50)), p(vector)
     nearest = Query(f"SELECT TOP {k} {ITEM_FIELDS}, VectorDistance(c.embedding, {v}) AS score "
                     f"FROM c WHERE {' AND '.join(where)} AND IS_DEFINED(c.embedding) "
-                    f"ORDER BY VectorDistance(c.embedding, {v})", tuple(p.items), pk)
+                    f"ORDER BY VectorDistance(c.embedding, {v})", tuple(p.items), pk, needs="vector_search")
     p = _Params()
     where, pk, _ = _search_scope(op, depth, now, p)
     pooled = Query(f"SELECT {ITEM_FIELDS}, {VECTOR_FIELDS} FROM c WHERE {' AND '.join(where)} "
-                   f"AND c.multi_vector = true", tuple(p.items), pk)
+                   f"AND c.multi_vector = true", tuple(p.items), pk, needs="vector_search")
     return nearest, pooled
 
 
@@ -192,7 +192,8 @@ def namespaces_query(op: ListNamespacesOp, depth: int, now: float, distinct: boo
             literal = max(literal, _leading_literals(condition.path), key=len)
     where, pk = scope(tuple(literal), depth, now, p)
     select = "DISTINCT VALUE c.ns" if distinct else "VALUE c.ns"
-    return Query(f"SELECT {select} FROM c WHERE {' AND '.join(where)}", tuple(p.items), pk)
+    return Query(f"SELECT {select} FROM c WHERE {' AND '.join(where)}", tuple(p.items), pk,
+                 needs="distinct" if distinct else None)
 
 
 def _leading_literals(path: Sequence[str]) -> list[str]:

@@ -1,5 +1,7 @@
-"""The Cosmos DB container the store needs: its settings, creating it where
-allowed, and checking a pre-provisioned one at connect.
+"""Connecting the Cosmos DB store: the container it needs (its settings,
+creating it where allowed, checking a pre-provisioned one) and what the
+server can do, as one sans-I/O operation (``open_container``) that
+``connect`` and ``aconnect`` run with their own client.
 
 ``?create=if-missing`` (the default with an account key) creates the
 database and container; ``?create=never`` (the default under Entra ID, whose
@@ -12,19 +14,22 @@ naming what to provision (README, "Provisioning").
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from azure.cosmos import PartitionKey
 from azure.cosmos import exceptions as cosmos_errors
 from langgraph.store.base import IndexConfig
 
 from backends.registry import UnsupportedURL
+from backends.sansio import Operation
+from stores.cosmos.plans import Capabilities
 
 VECTOR_INDEX_TYPES = ("quantizedFlat", "diskANN", "flat")
 FLAT_MAX_DIMS = 505  # Cosmos DB's limit for the flat vector index
-TEXT_PATH = "/text"  # the item's searchable text (see stores/cosmos_base.py)
-# The only paths queries filter or sort on (stores/cosmos_query.py); the rest,
+TEXT_PATH = "/text"  # the item's searchable text (see stores/cosmos/plans.py)
+# The only paths queries filter or sort on (stores/cosmos/query.py); the rest,
 # values and vectors above all, stay out of the range index, which every
 # write pays for.
 INDEXED_PATHS = ("/pk/?", "/ns_text/?", "/updated_at/?", "/expires_at/?", "/multi_vector/?")
@@ -116,3 +121,100 @@ def refused(error: cosmos_errors.CosmosHttpResponseError, spec: ContainerSpec, c
             f"Cosmos DB refused access to {where} (403): assign this identity the 'Cosmos DB Built-in Data "
             "Contributor' data-plane role on the account (README 'Provisioning')")
     return None
+
+
+# --- connecting, sans-I/O ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateDatabase:
+    database: str
+
+
+@dataclass(frozen=True)
+class CreateContainer:
+    spec: ContainerSpec
+
+
+@dataclass(frozen=True)
+class ReadContainer:
+    """Answered with the container's properties."""
+
+
+@dataclass(frozen=True)
+class ProbeRead:
+    """A point read of an item that does not exist (404 on Cosmos DB, 500 on the open test server)."""
+
+    id: str
+
+
+@dataclass(frozen=True)
+class ProbeBatch:
+    """A transactional batch that reads an item that does not exist."""
+
+    id: str
+
+
+def setup_call(client: Any, container: Any, call: Any) -> tuple[Callable, tuple, dict[str, Any]]:
+    """The client or container method, arguments and options that carry out
+    ``call``: the same for the sync and the async SDK (one calls it, the
+    other awaits it)."""
+    match call:
+        case CreateDatabase(database):
+            return client.create_database_if_not_exists, (database,), {}
+        case CreateContainer(spec):
+            return client.get_database_client(spec.database).create_container_if_not_exists, (
+                spec.container,), spec.options()
+        case ReadContainer():
+            return container.read, (), {}
+        case ProbeRead(id):
+            return container.read_item, (id,), {"partition_key": "probe"}
+        case ProbeBatch(id):
+            return container.execute_item_batch, ([("read", (id,))],), {"partition_key": "probe"}
+    raise TypeError(f"unknown Cosmos DB setup call {type(call).__name__}")
+
+
+def open_container(spec: ContainerSpec, create: bool) -> Operation:
+    """Create or check the container, then probe the server (reads only);
+    returns the ``Capabilities`` the store starts with.
+
+    Replicas starting together race to create the database and container:
+    the losers get a conflict (409), which only means it now exists."""
+    try:
+        if create:
+            for call in (CreateDatabase(spec.database), CreateContainer(spec)):
+                try:
+                    yield call
+                except cosmos_errors.CosmosResourceExistsError:
+                    pass
+        properties = yield ReadContainer()
+    except cosmos_errors.CosmosHttpResponseError as error:
+        if clear := refused(error, spec, create):
+            raise clear from error
+        raise
+    spec.check(properties, strict=not create)
+    outcomes: list[Exception | None] = []
+    for probe in (ProbeRead(_probe_id()), ProbeBatch(_probe_id())):
+        try:
+            yield probe
+            outcomes.append(None)
+        except (cosmos_errors.CosmosHttpResponseError, cosmos_errors.CosmosBatchOperationError) as error:
+            outcomes.append(error)
+    return capabilities_of(properties, *outcomes)
+
+
+def _probe_id() -> str:
+    return f"probe-{uuid.uuid4().hex}"
+
+
+def capabilities_of(properties: dict, read: Exception | None, batch: Exception | None) -> Capabilities:
+    """From the container's policies and the probes' errors: Cosmos DB answers
+    a batch that reads a missing item with a failed batch
+    (CosmosBatchOperationError), a server without batches with a plain HTTP
+    error."""
+    policy = properties.get("vectorEmbeddingPolicy") or {}
+    texts = (properties.get("fullTextPolicy") or {}).get("fullTextPaths") or ()
+    return Capabilities(missing_point_read_is_404=getattr(read, "status_code", None) == 404,
+                        transactional_batch=not isinstance(batch, cosmos_errors.CosmosHttpResponseError),
+                        vector_search=bool(policy.get("vectorEmbeddings")),
+                        full_text=any(p.get("path") == TEXT_PATH for p in texts))

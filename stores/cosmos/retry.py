@@ -2,7 +2,7 @@
 
 The SDK's own retry options (``retry_total``, ``retry_on_status_codes`` ...)
 act only on transport errors; for HTTP statuses it retries a 408 or 5xx at
-most once or twice. The store's executors (``stores/cosmos.py``) therefore
+most once or twice. The store's executors (``stores/cosmos/store.py``) therefore
 ask this policy after every failed attempt, for reads and for the store's
 writes, which are all idempotent: ids are deterministic (an upsert or a
 delete repeated lands the same item) and patches carry an etag.
