@@ -6,6 +6,10 @@ Namespaces, one customer each, so a customer's reads stay in one partition:
 its text so learning it again is idempotent;
 ``("customers", id, "episodes")`` one item per session, keyed by the session's
 thread id so a session has exactly one episode however often it is written.
+
+Everything written is masked first (``agent.privacy``). With
+``MEMORY_RETENTION_DAYS`` set, facts and episodes expire that many days after
+they were last written (the store's TTL); unset, they are kept.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from typing import Any
 
 from langgraph.store.base import BaseStore, GetOp, Item, PutOp, SearchOp
 
+from agent.context import InvalidContext
+from agent.privacy import mask_value
 from agent.prompts import MEMORY_UNAVAILABLE, NEW_CUSTOMER
 from agent.tokens import TokenCounter
 
@@ -39,6 +45,21 @@ def facts_namespace(customer_id: str) -> tuple[str, ...]:
 
 def episodes_namespace(customer_id: str) -> tuple[str, ...]:
     return ("customers", customer_id, "episodes")
+
+
+def retention_minutes() -> float | None:
+    """How long facts and episodes are kept, as store TTL minutes
+    (``MEMORY_RETENTION_DAYS``); ``None`` keeps them."""
+    raw = os.environ.get("MEMORY_RETENTION_DAYS", "").strip()
+    if not raw:
+        return None
+    try:
+        days = float(raw)
+    except ValueError:
+        days = 0.0
+    if not days > 0:
+        raise InvalidContext(f"MEMORY_RETENTION_DAYS must be a positive number of days, got {raw[:40]!r}")
+    return days * 24 * 60
 
 
 def now_iso() -> str:
@@ -154,12 +175,13 @@ def fact_put(customer_id: str, category: str, fact: str, session_id: str) -> Put
         facts_namespace(customer_id),
         fact_key(category, fact),
         {"category": category, "fact": fact, "learned_at": now_iso(), "session_id": session_id},
+        ttl=retention_minutes(),
     )
 
 
 def episode_put(customer_id: str, episode: dict[str, Any]) -> PutOp:
     """The write that keeps a session's single episode current."""
-    return PutOp(episodes_namespace(customer_id), episode["session_id"], episode)
+    return PutOp(episodes_namespace(customer_id), episode["session_id"], episode, ttl=retention_minutes())
 
 
 def profile_put(customer_id: str, profile: dict[str, Any]) -> PutOp:
@@ -170,11 +192,12 @@ async def awrite(store: BaseStore, writes: list[PutOp], unsaved: list[dict]) -> 
     """Write ``unsaved`` (left over from earlier turns) and ``writes`` in one
     batch; what the store could not take is returned, to be kept in the
     session's state and written on a later turn."""
-    ops = [PutOp(tuple(w["namespace"]), w["key"], w["value"]) for w in unsaved] + writes
+    ops = [PutOp(tuple(w["namespace"]), w["key"], w["value"], ttl=w.get("ttl")) for w in unsaved] + writes
+    ops = [op._replace(value=mask_value(op.value)) for op in ops]
     if not ops:
         return []
     try:
         await _bounded(store.abatch(ops))
     except MemoryUnavailable:
-        return [{"namespace": list(op.namespace), "key": op.key, "value": op.value} for op in ops]
+        return [{"namespace": list(op.namespace), "key": op.key, "value": op.value, "ttl": op.ttl} for op in ops]
     return []

@@ -9,6 +9,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage
 
 from agent.offline_model import OfflineBankModel
+from agent.privacy import mask_value
 
 
 class ModelUnavailable(RuntimeError):
@@ -96,6 +97,6 @@ async def call_model(model, prompt: list) -> AIMessage:
     """The model's reply to ``prompt``, or ``ModelUnavailable`` once the
     client's retries are spent."""
     try:
-        return await model.ainvoke(prompt)
+        return await model.ainvoke(mask_value(prompt))
     except openai.APIError as error:
         raise unavailable(error) from None

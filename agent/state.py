@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from langchain_core.messages import AnyMessage
 from langgraph.graph import MessagesState
+
+from agent.privacy import add_masked_messages
 
 
 class State(MessagesState, total=False):
     """Messages since the last summarisation, plus what frames them."""
+
+    messages: Annotated[list[AnyMessage], add_masked_messages]
+    """The conversation, card numbers and secrets masked as they arrive (``agent.privacy``)."""
 
     customer_id: str
     """The customer who started the session; no one else may continue it."""
