@@ -43,7 +43,7 @@ MASK_MARK = re.compile(r"\[(?:card |IBAN )?ending \w{4}\]|\[SSN masked\]|\[maske
 MIGHT_HOLD = re.compile(
     r"\d{3}|\d[ -]\d|pin|cvv|cvc|pass|otp|one[- ]?time|code|ssn|social", re.IGNORECASE
 )
-DIGIT_RUN = re.compile(r"(?<![\w.,/])\d(?:[ -]?\d)*(?![\w/]|[.,]\d)")
+DIGIT_RUN = re.compile(r"(?<![\w.,/])(?<!\w-)\d(?:[ -]?\d)*(?![\w/]|[.,]\d)")
 IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,32}\b", re.IGNORECASE)
 FILLER = r"(?:\W{0,3}\b(?:is|was|be|number|num|no|code|of|for|on|my|the|this|card|account|new|old|now)\b)*\W{0,3}"
 NUMERIC_SECRET = re.compile(
@@ -132,6 +132,8 @@ def _mask_ibans(text: str) -> str:
 
 def _mask_word_secret(match: re.Match) -> str:
     keyword, filler, value = match.groups()
+    if filler.endswith("[") or value.startswith("["):  # already masked
+        return match.group(0)
     stated = bool(re.search(r"[:=]|\b(?:is|was)\b", filler, re.IGNORECASE))
     if any(c.isdigit() for c in value) or (stated and value.lower().strip(".!?") not in NOT_SECRETS):
         return f"{keyword}{filler}{MASKED}"
