@@ -16,7 +16,7 @@ import stores
 from agent import build_graph, memory
 from agent.privacy import NOTICE, add_masked_messages, mask
 from agent.sessions import Sessions
-from tests.fake_openai import FakeOpenAI
+from tests.raw_backends import sqlite_contents
 
 CORPUS = Path(__file__).parent / "data" / "banking_messages.txt"
 CARDS = ["4242 4242 4242 4242", "4111-1111-1111-1111", "4242424242424242", "4111111111111111"]
@@ -88,16 +88,6 @@ def test_log_records_are_masked(caplog):
     assert caplog.messages == ["customer said card [card ending 4242] PIN [masked]"]
 
 
-def raw_sqlite(path: Path) -> str:
-    """Every row of every table in the file, as text (bytes decoded leniently)."""
-    with sqlite3.connect(path) as db:
-        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        rows = [row for table in tables for row in db.execute(f'SELECT * FROM "{table}"')]
-    return "\n".join(
-        " ".join(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in row) for row in rows
-    )
-
-
 async def test_a_turn_keeps_nothing_in_clear_in_checkpoints_store_or_prompts(tmp_path, fake_openai, model):
     async with checkpointers.aconnect(f"sqlite:///{tmp_path / 'c.db'}") as saver, \
             stores.aconnect(f"sqlite:///{tmp_path / 's.db'}") as store:
@@ -105,7 +95,7 @@ async def test_a_turn_keeps_nothing_in_clear_in_checkpoints_store_or_prompts(tmp
         first = await sessions.send("C-1", SENSITIVE)
         second = await sessions.send("C-1", "My PIN is 4410, what now?", first.session_id)
         await sessions.end("C-1", first.session_id)
-    persisted = raw_sqlite(tmp_path / "c.db") + raw_sqlite(tmp_path / "s.db")
+    persisted = sqlite_contents(tmp_path / "c.db") + sqlite_contents(tmp_path / "s.db")
     sent = json.dumps(fake_openai.requests)
     for secret in [*SECRETS, "4410"]:
         assert secret not in persisted and secret not in sent, secret
