@@ -209,7 +209,7 @@ def with_notice(reply: BaseMessage, messages: list[BaseMessage]) -> BaseMessage:
         return reply
     if any(m.type == "ai" and NOTICE in str(m.content) for m in messages):
         return reply
-    return reply.model_copy(update={"content": f"{reply.content}\n\n{NOTICE}".strip()})
+    return reply.model_copy(update={"content": f"{reply.content} {NOTICE}".strip()})
 
 
 def mask_persisted(saver: BaseCheckpointSaver | None) -> BaseCheckpointSaver | None:
