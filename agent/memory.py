@@ -7,7 +7,7 @@ its text so learning it again is idempotent;
 ``("customers", id, "episodes")`` one item per session, keyed by the session's
 thread id so a session has exactly one episode however often it is written.
 
-Everything written is masked first (``agent.privacy``). With
+Every write built here is masked first (``agent.privacy``). With
 ``MEMORY_RETENTION_DAYS`` set, facts and episodes expire that many days after
 they were last written (the store's TTL); unset, they are kept.
 """
@@ -25,7 +25,7 @@ from typing import Any
 from langgraph.store.base import BaseStore, GetOp, Item, PutOp, SearchOp
 
 from agent.context import InvalidContext
-from agent.privacy import mask_value
+from agent.privacy import mask, mask_value
 from agent.prompts import MEMORY_UNAVAILABLE, NEW_CUSTOMER
 from agent.tokens import TokenCounter
 
@@ -171,6 +171,7 @@ def fact_key(category: str, fact: str) -> str:
 
 def fact_put(customer_id: str, category: str, fact: str, session_id: str) -> PutOp:
     """The write that remembers one fact; the same fact always lands on the same key."""
+    fact = mask(fact)  # the key too is derived from the masked text
     return PutOp(
         facts_namespace(customer_id),
         fact_key(category, fact),
@@ -181,11 +182,11 @@ def fact_put(customer_id: str, category: str, fact: str, session_id: str) -> Put
 
 def episode_put(customer_id: str, episode: dict[str, Any]) -> PutOp:
     """The write that keeps a session's single episode current."""
-    return PutOp(episodes_namespace(customer_id), episode["session_id"], episode, ttl=retention_minutes())
+    return PutOp(episodes_namespace(customer_id), episode["session_id"], mask_value(episode), ttl=retention_minutes())
 
 
 def profile_put(customer_id: str, profile: dict[str, Any]) -> PutOp:
-    return PutOp(profile_namespace(customer_id), PROFILE_KEY, profile)
+    return PutOp(profile_namespace(customer_id), PROFILE_KEY, mask_value(profile))
 
 
 async def awrite(store: BaseStore, writes: list[PutOp], unsaved: list[dict]) -> list[dict]:
@@ -193,7 +194,6 @@ async def awrite(store: BaseStore, writes: list[PutOp], unsaved: list[dict]) -> 
     batch; what the store could not take is returned, to be kept in the
     session's state and written on a later turn."""
     ops = [PutOp(tuple(w["namespace"]), w["key"], w["value"], ttl=w.get("ttl")) for w in unsaved] + writes
-    ops = [op._replace(value=mask_value(op.value)) for op in ops]
     if not ops:
         return []
     try:
