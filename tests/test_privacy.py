@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.store.memory import InMemoryStore
 
 import checkpointers
 import stores
-from agent import build_graph, memory
+from agent import build_graph, memory, persistence
+from agent.context import Context
 from agent.privacy import NOTICE, add_masked_messages, mask
 from agent.sessions import Sessions
 from tests.raw_backends import sqlite_contents
@@ -124,3 +126,16 @@ def test_retention_unset_keeps_memory_and_a_bad_value_is_refused(monkeypatch):
     monkeypatch.setenv("MEMORY_RETENTION_DAYS", "forever")
     with pytest.raises(ValueError, match="MEMORY_RETENTION_DAYS must be a positive number"):
         memory.retention_minutes()
+
+
+async def test_langgraph_devs_checkpointer_masks_what_it_stores(tmp_path, monkeypatch, model):
+    """`langgraph dev` compiles the module's graph without a saver and attaches
+    the one `agent.persistence.checkpointer()` opens."""
+    monkeypatch.setenv("CHECKPOINTER_URL", f"sqlite:///{tmp_path / 'c.db'}")
+    async with persistence.checkpointer() as saver:
+        graph = build_graph(model=model, store=InMemoryStore()).copy(update={"checkpointer": saver})
+        await graph.ainvoke({"messages": [HumanMessage(SENSITIVE)]}, {"configurable": {"thread_id": "t-1"}},
+                            context=Context(customer_id="C-1"))
+    persisted = sqlite_contents(tmp_path / "c.db")
+    assert "[card ending 4242]" in persisted
+    assert not [secret for secret in SECRETS if secret in persisted]
