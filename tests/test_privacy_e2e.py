@@ -7,6 +7,7 @@ SQLite row, every Cosmos DB document, every request the model endpoint got."""
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import uuid
 
@@ -15,11 +16,11 @@ import pytest
 from tests.fixtures_e2e import AgentWorld, session_of
 from tests.raw_backends import redis_contents, sqlite_contents
 
-# Encryption at rest (BANK_AGENT_ENCRYPTION_KEY in checkpointers/) is another
-# change. Until it is merged the marker phrase sits in clear in checkpoints and
-# the assertion below says so; once merged that assertion fails: set this to
-# True so the test checks that checkpoints hold the marker only encrypted.
-ENCRYPTED_CHECKPOINTS = False
+# Encryption at rest (BANK_AGENT_ENCRYPTION_KEY, checkpointers/encryption.py)
+# is a separate change. Where it is present the marker phrase must not be in
+# clear in any checkpoint; where it is not, the test asserts the opposite, so
+# neither case passes unnoticed.
+ENCRYPTED_CHECKPOINTS = importlib.util.find_spec("checkpointers.encryption") is not None
 
 CARDS = ["4242 4242 4242 4242", "4242424242424242", "4111-1111-1111-1111", "4111111111111111"]
 IN_CLEAR = [*CARDS, "9931", "123-45-6789", "123456789", "GB82 WEST 1234 5698 7654 32", "GB82WEST12345698765432"]
@@ -74,7 +75,7 @@ def test_secrets_are_masked_everywhere_and_erase_forgets_the_customer(world, scr
     if ENCRYPTED_CHECKPOINTS:
         assert marker not in checkpoints
     else:
-        assert marker in checkpoints  # see ENCRYPTED_CHECKPOINTS
+        assert marker in checkpoints, "no encryption at rest here (see ENCRYPTED_CHECKPOINTS)"
 
     export_file = tmp_path / "export.json"
     exported = world.run("customer", "export", "--customer", customer, "--output", str(export_file))
