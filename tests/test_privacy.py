@@ -22,7 +22,8 @@ from tests.raw_backends import sqlite_contents
 
 CORPUS = Path(__file__).parent / "data" / "banking_messages.txt"
 CARDS = ["4242 4242 4242 4242", "4111-1111-1111-1111", "4242424242424242", "4111111111111111"]
-SECRETS = [*CARDS, "9931", "123-45-6789", "GB82 WEST 1234 5698 7654 32", "GB82WEST12345698765432"]
+# A PIN is looked for with its label: four digits alone turn up in random checkpoint versions.
+SECRETS = [*CARDS, "PIN 9931", "123-45-6789", "GB82 WEST 1234 5698 7654 32", "GB82WEST12345698765432"]
 SENSITIVE = (
     "My card 4242 4242 4242 4242 and PIN 9931; the old one was 4111-1111-1111-1111. "
     "SSN 123-45-6789, IBAN GB82 WEST 1234 5698 7654 32. I prefer branch visits, marker okapi-lantern."
@@ -99,7 +100,7 @@ async def test_a_turn_keeps_nothing_in_clear_in_checkpoints_store_or_prompts(tmp
         await sessions.end("C-1", first.session_id)
     persisted = sqlite_contents(tmp_path / "c.db") + sqlite_contents(tmp_path / "s.db")
     sent = json.dumps(fake_openai.requests)
-    for secret in [*SECRETS, "4410"]:
+    for secret in [*SECRETS, "PIN is 4410"]:
         assert secret not in persisted and secret not in sent, secret
     assert "[card ending 4242]" in persisted and "[card ending 4242]" in sent
     assert "[IBAN ending 5432]" in sent and "[SSN masked]" in sent
