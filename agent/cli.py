@@ -44,8 +44,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     profile = commands.add_parser("profile", help="show or set a customer's profile")
     profile.add_argument("--customer", required=True)
     profile.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="fields to set")
-    listing = commands.add_parser("sessions", help="list a customer's sessions and their episodes")
+    listing = commands.add_parser("sessions", help="list a customer's sessions, or delete one")
+    listing.add_argument("action", nargs="?", choices=["list", "delete"], default="list")
     listing.add_argument("--customer", required=True)
+    listing.add_argument("--session", help="the session to delete")
+    customer = commands.add_parser("customer", help="a customer's data rights: export or erase all they told us")
+    customer.add_argument("action", choices=["export", "erase"])
+    customer.add_argument("--customer", required=True)
+    customer.add_argument("--output", help="export to this file instead of standard output")
     end = commands.add_parser("end", help="end a session and record its episode")
     end.add_argument("--customer", required=True)
     end.add_argument("--session", required=True)
@@ -119,12 +125,27 @@ async def run(args: argparse.Namespace) -> None:
                 profile = await stores.aupdate_item(store, memory.profile_namespace(customer), memory.PROFILE_KEY,
                                                     lambda current: {**(current or {}), **changes})
             print(json.dumps(profile, indent=2, ensure_ascii=False))
+        elif args.command == "sessions" and args.action == "delete":
+            if not args.session:
+                raise InvalidMessage("sessions delete needs --session")
+            await sessions.delete_session(args.customer, args.session)
+            print(f"session {args.session} deleted")
         elif args.command == "sessions":
             for episode in await sessions.history(args.customer):
                 print(f"{episode['session_id']}  {str(episode.get('started_at'))[:16]}  "
                       f"{episode.get('status', '')}: {episode.get('summary', '')}")
         elif args.command == "memory":
             await memory_command(sessions, args)
+        elif args.command == "customer" and args.action == "export":
+            exported = json.dumps(await sessions.export_customer(args.customer), indent=2, ensure_ascii=False)
+            if args.output:
+                with open(args.output, "w", encoding="utf-8") as file:
+                    file.write(exported + "\n")
+            else:
+                print(exported)
+        elif args.command == "customer":
+            erased = await sessions.erase_customer(args.customer)
+            print(f"customer {args.customer} erased: {erased['sessions']} sessions, {erased['memory_items']} memory items")
         elif args.command == "end":
             episode = await sessions.end(args.customer, args.session)
             print(f"session {args.session} ended: {episode['summary']}")

@@ -16,6 +16,7 @@ from agent.nodes.record_episode import make_record_episode
 from agent.nodes.remember_facts import make_remember_facts
 from agent.nodes.respond import make_respond, route_after_respond
 from agent.nodes.summarize import make_summarize
+from agent.privacy import mask_logs, mask_persisted
 from agent.state import State
 from agent.tokens import counter_for
 
@@ -30,6 +31,7 @@ def build_graph(
     environment (OpenAI, Azure OpenAI, or the offline model). Its nodes are
     async: run it with ``ainvoke``/``astream`` and async-capable persistence
     (``checkpointers.aconnect``/``stores.aconnect``)."""
+    mask_logs()  # card numbers and secrets never reach a log, whoever logs them
     model = model or default_model()
     counter = counter_for(model_name_of(model))
     builder = StateGraph(State, context_schema=Context)
@@ -45,4 +47,4 @@ def build_graph(
     builder.add_conditional_edges("respond", route_after_respond, ["remember-facts", "record-episode"])
     builder.add_edge("remember-facts", "summarize-if-over-token-budget")
     builder.add_edge("record-episode", END)
-    return builder.compile(checkpointer=checkpointer, store=store, name="bank-agent")
+    return builder.compile(checkpointer=mask_persisted(checkpointer), store=store, name="bank-agent")

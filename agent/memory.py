@@ -9,6 +9,10 @@ thread id so a session has exactly one episode however often it is written.
 The layout and its fields are a public contract (README, *Long-term memory*):
 items other systems write there are recalled like the agent's own. Each turn
 recalls what the customer's words need (``arecall``), not the newest items.
+
+Every write built here is masked first (``agent.privacy``). With
+``MEMORY_RETENTION_DAYS`` set, facts and episodes expire that many days after
+they were last written (the store's TTL); unset, they are kept.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.store.base import BaseStore, PutOp
 
 from agent import memory_index, memory_prompt
+from agent.privacy import mask, mask_value
 from agent.recall import Memo, terms
 
 log = logging.getLogger(__name__)
@@ -43,6 +48,21 @@ def facts_namespace(customer_id: str) -> tuple[str, ...]:
 
 def episodes_namespace(customer_id: str) -> tuple[str, ...]:
     return ("customers", customer_id, "episodes")
+
+
+def retention_minutes() -> float | None:
+    """How long facts and episodes are kept, as store TTL minutes
+    (``MEMORY_RETENTION_DAYS``); ``None`` keeps them."""
+    raw = os.environ.get("MEMORY_RETENTION_DAYS", "").strip()
+    if not raw:
+        return None
+    try:
+        days = float(raw)
+    except ValueError:
+        days = 0.0
+    if not days > 0:
+        raise InvalidContext(f"MEMORY_RETENTION_DAYS must be a positive number of days, got {raw[:40]!r}")
+    return days * 24 * 60
 
 
 def now_iso() -> str:
@@ -146,28 +166,30 @@ def fact_key(category: str, fact: str) -> str:
 
 def fact_put(customer_id: str, category: str, fact: str, session_id: str, *, subject: str = "", learned_at: str = "") -> PutOp:
     """The write that remembers one fact; the same fact always lands on the same key."""
+    fact = mask(fact)  # the key too is derived from the masked text
     value = {"category": category, "fact": fact, "learned_at": learned_at or now_iso(), "session_id": session_id}
-    return PutOp(facts_namespace(customer_id), fact_key(category, fact), {**value, **({"subject": subject} if subject else {})})
+    return PutOp(facts_namespace(customer_id), fact_key(category, fact),
+                 {**value, **({"subject": subject} if subject else {})}, ttl=retention_minutes())
 
 
 def episode_put(customer_id: str, episode: dict[str, Any]) -> PutOp:
     """The write that keeps a session's single episode current."""
-    return PutOp(episodes_namespace(customer_id), episode["session_id"], episode)
+    return PutOp(episodes_namespace(customer_id), episode["session_id"], mask_value(episode), ttl=retention_minutes())
 
 
 def profile_put(customer_id: str, profile: dict[str, Any]) -> PutOp:
-    return PutOp(profile_namespace(customer_id), PROFILE_KEY, profile)
+    return PutOp(profile_namespace(customer_id), PROFILE_KEY, mask_value(profile))
 
 
 async def awrite(store: BaseStore, writes: list[PutOp], unsaved: list[dict]) -> list[dict]:
     """Write ``unsaved`` (left over from earlier turns) and ``writes`` in one
     batch; what the store could not take is returned, to be kept in the
     session's state and written on a later turn."""
-    ops = [PutOp(tuple(w["namespace"]), w["key"], w["value"]) for w in unsaved] + writes
+    ops = [PutOp(tuple(w["namespace"]), w["key"], w["value"], ttl=w.get("ttl")) for w in unsaved] + writes
     if not ops:
         return []
     try:
         await bounded(store.abatch(ops))
     except MemoryUnavailable:
-        return [{"namespace": list(op.namespace), "key": op.key, "value": op.value} for op in ops]
+        return [{"namespace": list(op.namespace), "key": op.key, "value": op.value, "ttl": op.ttl} for op in ops]
     return []

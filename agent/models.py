@@ -8,6 +8,7 @@ from langchain_core.messages import AIMessage
 
 from agent.errors import SettingsError
 from agent.offline_model import OfflineBankModel
+from agent.privacy import mask_value
 from agent.settings import DEFAULT_OPENAI_MODEL, KEYLESS_ENDPOINT_KEY, ModelSettings, model_settings
 
 
@@ -123,6 +124,6 @@ async def call_model(model, prompt: list) -> AIMessage:
     """The model's reply to ``prompt``, or ``ModelUnavailable`` once the
     client's retries are spent."""
     try:
-        return await model.ainvoke(prompt)
+        return await model.ainvoke(mask_value(prompt))
     except openai.APIError as error:
         raise unavailable(error) from None

@@ -13,7 +13,9 @@ from typing import AsyncIterator
 
 import checkpointers
 import stores
+from agent.memory import retention_minutes
 from agent.models import default_embeddings
+from agent.privacy import mask_persisted
 from agent.settings import checkpointer_url, model_settings, store_url
 
 
@@ -21,7 +23,7 @@ from agent.settings import checkpointer_url, model_settings, store_url
 async def checkpointer() -> AsyncIterator:
     """The async checkpointer named by ``CHECKPOINTER_URL``."""
     async with checkpointers.aconnect(checkpointer_url()) as saver:
-        yield saver
+        yield mask_persisted(saver)
 
 
 def store_index() -> dict | None:
@@ -35,8 +37,13 @@ def store_index() -> dict | None:
 
 @asynccontextmanager
 async def store() -> AsyncIterator:
-    """The async store named by ``STORE_URL``, indexed per ``STORE_EMBEDDINGS``."""
-    async with stores.aconnect(store_url(), index=store_index()) as opened:
+    """The async store named by ``STORE_URL``, indexed per ``STORE_EMBEDDINGS``,
+    expiring facts and episodes per ``MEMORY_RETENTION_DAYS``."""
+    retention = retention_minutes()
+    ttl = {"default_ttl": None, "refresh_on_read": False} if retention else None
+    async with stores.aconnect(store_url(), index=store_index(), ttl=ttl) as opened:
+        if ttl and hasattr(opened, "sweep_ttl"):
+            await opened.sweep_ttl()  # SQLite only deletes expired items when swept
         yield opened
 
 

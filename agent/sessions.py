@@ -16,7 +16,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langgraph.graph.state import CompiledStateGraph
 
-from agent import episodes, memory
+from agent import data_rights, episodes, memory
 from agent.budget import budget_for
 from agent.context import Context
 from agent.guard import clean_message
@@ -53,8 +53,11 @@ class Sessions:
         self.model = model or default_model()
         self.counter = counter_for(model_name_of(self.model))
 
-    def _config(self, session_id: str) -> dict:
-        return {"configurable": {"thread_id": session_id}}
+    def _config(self, session_id: str, customer_id: str | None = None) -> dict:
+        # The owner in the run's metadata lands in every checkpoint's metadata,
+        # which is how erasure finds a customer's threads (``agent.data_rights``).
+        metadata = {"metadata": {"customer_id": customer_id}} if customer_id else {}
+        return {"configurable": {"thread_id": session_id}, **metadata}
 
     async def _state(self, context: Context, session_id: str) -> dict:
         """The session's state, after checking it may be continued by this customer."""
@@ -92,14 +95,16 @@ class Sessions:
             raise SessionUnavailable(
                 f"the last turn of session {session_id} was interrupted: retry it before sending more"
             )
-        result = await self.graph.ainvoke({"messages": [HumanMessage(text)]}, self._config(session_id), context=context)
+        result = await self.graph.ainvoke(
+            {"messages": [HumanMessage(text)]}, self._config(session_id, customer_id), context=context
+        )
         return Reply(session_id, str(result["messages"][-1].content))
 
     async def retry(self, customer_id: str, session_id: str) -> Reply:
         """Finish a turn that was interrupted (crash, model outage) from its last checkpoint."""
         context = Context(customer_id=customer_id)
         await self._state(context, session_id)
-        result = await self.graph.ainvoke(None, self._config(session_id), context=context)
+        result = await self.graph.ainvoke(None, self._config(session_id, customer_id), context=context)
         return Reply(session_id, str(result["messages"][-1].content))
 
     async def end(self, customer_id: str, session_id: str) -> dict:
@@ -121,7 +126,7 @@ class Sessions:
         if await memory.awrite(self.graph.store, writes, values.get("unsaved_memory", [])):
             raise memory.MemoryUnavailable("long-term memory is unavailable; end the session again later")
         await self.graph.aupdate_state(
-            self._config(session_id), {"ended": True, "unsaved_memory": []}, as_node="record-episode"
+            self._config(session_id, customer_id), {"ended": True, "unsaved_memory": []}, as_node="record-episode"
         )
         return episode
 
@@ -129,3 +134,16 @@ class Sessions:
         """The customer's sessions (episodes), most recent first."""
         known = await memory.aload(self.graph.store, Context(customer_id=customer_id).customer_id)
         return known.episodes
+
+    async def export_customer(self, customer_id: str) -> dict:
+        """Everything kept about the customer (``agent.data_rights.export_customer``)."""
+        return await data_rights.export_customer(self.graph, Context(customer_id=customer_id).customer_id)
+
+    async def erase_customer(self, customer_id: str) -> dict[str, int]:
+        """Forget the customer: every session and every memory item; safe to repeat."""
+        return await data_rights.erase_customer(self.graph, Context(customer_id=customer_id).customer_id)
+
+    async def delete_session(self, customer_id: str, session_id: str) -> None:
+        """Delete one of the customer's sessions and its episode."""
+        if not await data_rights.delete_session(self.graph, Context(customer_id=customer_id).customer_id, session_id):
+            raise SessionUnavailable(f"no session {session_id}")

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from langchain_core.messages import AnyMessage
 from langgraph.graph import MessagesState
 
+from agent.privacy import add_masked_messages
 
-class State(MessagesState, total=False):
+
+class Conversation(MessagesState):
+    """The ``messages`` channel, card numbers and secrets masked as they arrive
+    (``agent.privacy``). Every schema of the graph (state, input, output) must
+    declare ``messages`` this way: LangGraph refuses one channel with two reducers."""
+
+    messages: Annotated[list[AnyMessage], add_masked_messages]
+
+
+class State(Conversation, total=False):
     """Messages since the last summarisation, plus what frames them."""
 
     customer_id: str

@@ -220,15 +220,15 @@ class AgentWorld:
             graph = build_graph(model=OfflineBankModel(), checkpointer=saver)
             return await graph.aget_state({"configurable": {"thread_id": thread_id}})
 
-    def documents(self) -> list[dict]:
-        """Every document in the test's Cosmos container, read with azure-cosmos."""
+    def documents(self, query: str = 'SELECT c.ns, c.key, c["value"] FROM c') -> list[dict]:
+        """Every document in the test's Cosmos container, read with azure-cosmos
+        (``query`` picks the fields: ``SELECT * FROM c`` for all of them)."""
         parts = urlsplit(self.store_url)
         database, container = parts.path.strip("/").split("/")[:2]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", InsecureRequestWarning)  # the test server's self-signed certificate
             with CosmosClient(f"https://{parts.netloc}", credential=TEST_KEY, connection_verify=False) as client:
                 items = client.get_database_client(database).get_container_client(container)
-                query = 'SELECT c.ns, c.key, c["value"] FROM c'
                 return list(items.query_items(query, enable_cross_partition_query=True))
 
     def memory_items(self, customer: str, kind: str) -> list[dict]:

@@ -55,6 +55,8 @@ def test_a_second_process_resumes_the_session_from_the_sqlite_files(bank_agent):
     (["chat", "--customer", "C-1", "--message", "x" * 100_000], "too long"),
     (["chat", "--customer", "C-1", "--session", "s-unknown", "--message", "hi"], "no session s-unknown"),
     (["profile", "--customer", "C-1", "--set", "novalue"], "KEY=VALUE"),
+    (["sessions", "delete", "--customer", "C-1"], "needs --session"),
+    (["sessions", "delete", "--customer", "C-1", "--session", "s-unknown"], "no session s-unknown"),
 ])
 def test_user_mistakes_get_one_line_errors_not_tracebacks(bank_agent, args, message):
     result = bank_agent(*args)

@@ -11,6 +11,7 @@ from agent.budget import TOOL_SCHEMAS
 from agent.context import Context
 from agent.models import call_model
 from agent.nodes import Turn, newest_customer_index, prompt_of
+from agent.privacy import with_notice
 from agent.state import State
 from agent.tokens import TokenCounter
 from agent.tools import MEMORY_TOOLS
@@ -34,7 +35,7 @@ def make_respond(model: BaseChatModel, counter: TokenCounter):
             raise BudgetExceeded(f"prompt of {tokens} tokens exceeds the budget of {budget.total}")
         runnable = (model if tools_used else with_tools).bind(max_tokens=budget.reply_limit)
         reply = await call_model(runnable, prompt)
-        return {"messages": [reply]}
+        return {"messages": [with_notice(reply, messages)]}
 
     return respond
 
