@@ -22,7 +22,7 @@ from langchain_core.messages import BaseMessage
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.base import BaseStore, Item, PutOp
 
-from agent import memory
+from agent import memory, memory_index
 from agent.nodes import SessionOwnershipError
 
 PAGE = 500
@@ -128,6 +128,7 @@ async def erase_customer(graph: CompiledStateGraph, customer_id: str) -> dict[st
         await delete_partition(customer_prefix(customer_id))
     else:
         await _delete_items(graph.store, items)
+    memory_index.forget(graph.store, customer_id)
     return {"sessions": len(threads), "memory_items": len(items)}
 
 
@@ -154,4 +155,5 @@ async def delete_session(graph: CompiledStateGraph, customer_id: str, session_id
     await graph.checkpointer.adelete_thread(session_id)
     if episode is not None:
         await graph.store.abatch([PutOp(memory.episodes_namespace(customer_id), session_id, None)])
+        memory_index.forget(graph.store, customer_id)
     return True

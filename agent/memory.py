@@ -29,6 +29,7 @@ from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.store.base import BaseStore, PutOp
 
 from agent import memory_index, memory_prompt
+from agent import settings
 from agent.privacy import mask, mask_value
 from agent.recall import Memo, terms
 
@@ -48,21 +49,6 @@ def facts_namespace(customer_id: str) -> tuple[str, ...]:
 
 def episodes_namespace(customer_id: str) -> tuple[str, ...]:
     return ("customers", customer_id, "episodes")
-
-
-def retention_minutes() -> float | None:
-    """How long facts and episodes are kept, as store TTL minutes
-    (``MEMORY_RETENTION_DAYS``); ``None`` keeps them."""
-    raw = os.environ.get("MEMORY_RETENTION_DAYS", "").strip()
-    if not raw:
-        return None
-    try:
-        days = float(raw)
-    except ValueError:
-        days = 0.0
-    if not days > 0:
-        raise InvalidContext(f"MEMORY_RETENTION_DAYS must be a positive number of days, got {raw[:40]!r}")
-    return days * 24 * 60
 
 
 def now_iso() -> str:
@@ -169,12 +155,12 @@ def fact_put(customer_id: str, category: str, fact: str, session_id: str, *, sub
     fact = mask(fact)  # the key too is derived from the masked text
     value = {"category": category, "fact": fact, "learned_at": learned_at or now_iso(), "session_id": session_id}
     return PutOp(facts_namespace(customer_id), fact_key(category, fact),
-                 {**value, **({"subject": subject} if subject else {})}, ttl=retention_minutes())
+                 {**value, **({"subject": subject} if subject else {})}, ttl=settings.retention_minutes())
 
 
 def episode_put(customer_id: str, episode: dict[str, Any]) -> PutOp:
     """The write that keeps a session's single episode current."""
-    return PutOp(episodes_namespace(customer_id), episode["session_id"], mask_value(episode), ttl=retention_minutes())
+    return PutOp(episodes_namespace(customer_id), episode["session_id"], mask_value(episode), ttl=settings.retention_minutes())
 
 
 def profile_put(customer_id: str, profile: dict[str, Any]) -> PutOp:

@@ -92,6 +92,12 @@ def _cached(store: BaseStore, customer_id: str) -> _Cached:
     return cached
 
 
+def forget(store: BaseStore, customer_id: str) -> None:
+    """Drop the customer's index in this process, after their items were
+    deleted: a refresh reads what changed, and deletions do not show."""
+    _indexes.get(store, {}).pop(customer_id, None)
+
+
 def _namespace(customer_id: str, part: str) -> tuple[str, ...]:
     return ("customers", customer_id, part)
 

@@ -13,10 +13,9 @@ from typing import AsyncIterator
 
 import checkpointers
 import stores
-from agent.memory import retention_minutes
 from agent.models import default_embeddings
 from agent.privacy import mask_persisted
-from agent.settings import checkpointer_url, model_settings, store_url
+from agent.settings import checkpointer_url, model_settings, retention_minutes, store_url
 
 
 @asynccontextmanager

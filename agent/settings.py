@@ -111,6 +111,14 @@ def memory_timeout() -> float:
     return _number("MEMORY_TIMEOUT_SECONDS", 10, minimum=0.1)
 
 
+def retention_minutes() -> float | None:
+    """``MEMORY_RETENTION_DAYS`` as store TTL minutes for facts and episodes;
+    ``None`` (unset) keeps them."""
+    if _text("MEMORY_RETENTION_DAYS") is None:
+        return None
+    return _number("MEMORY_RETENTION_DAYS", 0, minimum=1 / 1440) * 24 * 60
+
+
 def data_dir() -> Path:
     """``BANK_AGENT_DATA_DIR``, else the user's data directory (not the current one)."""
     if raw := _text("BANK_AGENT_DATA_DIR"):

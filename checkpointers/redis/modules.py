@@ -296,7 +296,7 @@ class ModulesFixes:
         conf = config["configurable"]
         # Like LangGraph's own savers (upstream omits it): the run's metadata,
         # such as the owning customer, is kept with every checkpoint.
-        metadata = get_checkpoint_metadata(config, metadata)
+
         thread_id, ns = conf["thread_id"], conf.get("checkpoint_ns", "")
         metadata = get_checkpoint_metadata(config, metadata)
         run_id = conf.get("run_id", metadata.get("run_id"))
