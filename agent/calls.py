@@ -54,14 +54,14 @@ def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
         return pool.submit(context.run, run).result()
 
 
-def node(function: Callable[..., Coroutine[Any, Any, Any]], context_schema: type) -> RunnableLambda:
+def node(function: Callable[..., Coroutine[Any, Any, Any]]) -> RunnableLambda:
     """A graph node for ``function(state, config, runtime)`` that serves both
     ``invoke`` and ``ainvoke`` from its one implementation."""
 
     def sync(state: Any, config: Any) -> Any:
-        return run_sync(function(state, config, get_runtime(context_schema)))
+        return run_sync(function(state, config, get_runtime()))
 
     async def asynchronous(state: Any, config: Any) -> Any:
-        return await function(state, config, get_runtime(context_schema))
+        return await function(state, config, get_runtime())
 
     return RunnableLambda(sync, afunc=asynchronous, name=function.__name__)

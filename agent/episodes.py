@@ -21,13 +21,13 @@ sentences.
 from __future__ import annotations
 
 import logging
-import os
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import SystemMessage
 
-from agent import memory
+from agent import memory, settings
+from agent.calls import call
 from agent.models import ModelUnavailable, call_model
 from agent.prompts import EPISODE
 
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 def idle_threshold() -> timedelta:
     """How long a session may stay silent before it counts as abandoned."""
-    return timedelta(minutes=float(os.environ.get("SESSION_IDLE_MINUTES", "30")))
+    return timedelta(minutes=settings.session_idle_minutes())
 
 
 def _last_active(episode: dict[str, Any]) -> datetime:
@@ -59,12 +59,12 @@ async def finalize_idle(sessions: "Sessions", customer_id: str, *, idle: timedel
     store = sessions.graph.store
     cutoff = datetime.now(timezone.utc) - (idle_threshold() if idle is None else idle)
     namespace = memory.episodes_namespace(customer_id)
-    open_ones = await memory.bounded(store.asearch(namespace, filter={"status": "open"}, limit=1000))
+    open_ones = await memory.bounded(call(store.search, store.asearch, namespace, filter={"status": "open"}, limit=1000))
     written = []
     for item in open_ones:
         if item.key == skip or _last_active(item.value) > cutoff:
             continue
-        current = await memory.bounded(store.aget(namespace, item.key))
+        current = await memory.bounded(call(store.get, store.aget, namespace, item.key))
         if current is None or current.value.get("status") != "open":
             continue  # another replica finalised it
         try:
@@ -99,7 +99,8 @@ async def finalize_all(sessions: "Sessions", *, idle: timedelta | None = None) -
     store = sessions.graph.store
     count, offset = 0, 0
     while True:
-        namespaces = await store.alist_namespaces(prefix=("customers",), suffix=("episodes",), limit=100, offset=offset)
+        namespaces = await call(store.list_namespaces, store.alist_namespaces, prefix=("customers",), suffix=("episodes",),
+                                limit=100, offset=offset)
         for namespace in namespaces:
             count += len(await finalize_idle(sessions, namespace[1], idle=idle))
         if len(namespaces) < 100:

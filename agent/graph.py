@@ -9,6 +9,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.base import BaseStore
 
+from agent.calls import node
 from agent.context import Context
 from agent.models import default_model, model_name_of
 from agent.nodes.load_context import make_load_context
@@ -28,20 +29,22 @@ def build_graph(
     store: BaseStore | None = None,
 ) -> CompiledStateGraph:
     """The compiled agent graph. ``model`` defaults to the one configured by the
-    environment (OpenAI, Azure OpenAI, or the offline model). Its nodes are
-    async: run it with ``ainvoke``/``astream`` and async-capable persistence
-    (``checkpointers.aconnect``/``stores.aconnect``)."""
+    environment (OpenAI, Azure OpenAI, or the offline model). It runs both
+    ways from one implementation of each node: ``invoke``/``stream`` with sync
+    or async persistence (``checkpointers.connect``/``stores.connect``, or the
+    ``aconnect`` ones from another thread), ``ainvoke``/``astream`` with async
+    persistence (``checkpointers.aconnect``/``stores.aconnect``)."""
     mask_logs()  # card numbers and secrets never reach a log, whoever logs them
     model = model or default_model()
     counter = counter_for(model_name_of(model))
     builder = StateGraph(State, context_schema=Context)
     builder.add_node(
-        "load-context", make_load_context(counter), destinations=("summarize-if-over-token-budget", END)
+        "load-context", node(make_load_context(counter)), destinations=("summarize-if-over-token-budget", END)
     )
-    builder.add_node("summarize-if-over-token-budget", make_summarize(model, counter))
-    builder.add_node("respond", make_respond(model, counter))
-    builder.add_node("remember-facts", make_remember_facts(counter))
-    builder.add_node("record-episode", make_record_episode(counter))
+    builder.add_node("summarize-if-over-token-budget", node(make_summarize(model, counter)))
+    builder.add_node("respond", node(make_respond(model, counter)))
+    builder.add_node("remember-facts", node(make_remember_facts(counter)))
+    builder.add_node("record-episode", node(make_record_episode(counter)))
     builder.add_edge(START, "load-context")
     builder.add_edge("summarize-if-over-token-budget", "respond")
     builder.add_conditional_edges("respond", route_after_respond, ["remember-facts", "record-episode"])

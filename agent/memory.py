@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -28,8 +27,8 @@ from typing import Any
 from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.store.base import BaseStore, PutOp
 
-from agent import memory_index, memory_prompt
-from agent import settings
+from agent import memory_index, memory_prompt, settings
+from agent.calls import call
 from agent.privacy import mask, mask_value
 from agent.recall import Memo, terms
 
@@ -85,7 +84,7 @@ class MemoryUnavailable(RuntimeError):
 async def bounded(operation):
     """``operation``'s result, or ``MemoryUnavailable`` once the store fails or
     takes longer than ``MEMORY_TIMEOUT_SECONDS``."""
-    timeout = float(os.environ.get("MEMORY_TIMEOUT_SECONDS", "10"))
+    timeout = settings.memory_timeout()
     try:
         return await asyncio.wait_for(operation, timeout)
     except Exception as error:  # any store failure degrades the turn rather than failing it
@@ -175,7 +174,7 @@ async def awrite(store: BaseStore, writes: list[PutOp], unsaved: list[dict]) -> 
     if not ops:
         return []
     try:
-        await bounded(store.abatch(ops))
+        await bounded(call(store.batch, store.abatch, ops))
     except MemoryUnavailable:
         return [{"namespace": list(op.namespace), "key": op.key, "value": op.value, "ttl": op.ttl} for op in ops]
     return []

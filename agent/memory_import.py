@@ -25,6 +25,7 @@ from typing import Any, get_args
 from langgraph.store.base import BaseStore, PutOp
 
 from agent import memory
+from agent.calls import call
 from agent.tools import MAX_FACT_CHARS, FactCategory
 
 FIELDS = {
@@ -123,7 +124,7 @@ async def aimport(store: BaseStore, customer_id: str, path: Path) -> Imported:
     writes = parse(customer_id, lines)
     for start in range(0, len(writes), BATCH):
         try:
-            await memory.bounded(store.abatch(writes[start:start + BATCH]))
+            await memory.bounded(call(store.batch, store.abatch, writes[start:start + BATCH]))
         except memory.MemoryUnavailable as problem:
             raise memory.MemoryUnavailable(
                 f"the store failed after {start} of {len(writes)} items ({problem}); "

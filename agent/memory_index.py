@@ -29,6 +29,7 @@ from typing import Any
 from langgraph.store.base import BaseStore, GetOp, Item, SearchOp
 from langgraph.store.memory import InMemoryStore
 
+from agent.calls import call
 from agent.recall import Memo, RecallIndex
 
 FIRST_PAGE = 32  # a steady-state turn finds its few changes in here
@@ -110,13 +111,13 @@ async def aindex(store: BaseStore, customer_id: str) -> tuple[dict[str, Any] | N
     first = 1_000_000 if isinstance(store, InMemoryStore) else PAGE if full else FIRST_PAGE
     ops = [GetOp(_namespace(customer_id, "profile"), "profile")]
     ops += [SearchOp(_namespace(customer_id, part), limit=first) for part in KINDS]
-    profile, *pages = await store.abatch(ops)
+    profile, *pages = await call(store.batch, store.abatch, ops)
     for part, page in zip(KINDS, pages):
         items, limit = list(page), first
         mark = None if full else cached.marks[part]
         while len(page) == limit and not (mark and any(mark.reached(i) for i in page)):
             limit = PAGE
-            page = await store.asearch(_namespace(customer_id, part), limit=limit, offset=len(items))
+            page = await call(store.search, store.asearch, _namespace(customer_id, part), limit=limit, offset=len(items))
             items += page
         _apply(cached, part, items, whole=full)
     if full:

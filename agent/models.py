@@ -6,6 +6,7 @@ import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage
 
+from agent.calls import call
 from agent.errors import SettingsError
 from agent.offline_model import OfflineBankModel
 from agent.privacy import mask_value
@@ -124,6 +125,6 @@ async def call_model(model, prompt: list) -> AIMessage:
     """The model's reply to ``prompt``, or ``ModelUnavailable`` once the
     client's retries are spent."""
     try:
-        return await model.ainvoke(mask_value(prompt))
+        return await call(model.invoke, model.ainvoke, mask_value(prompt))
     except openai.APIError as error:
         raise unavailable(error) from None

@@ -111,6 +111,11 @@ def memory_timeout() -> float:
     return _number("MEMORY_TIMEOUT_SECONDS", 10, minimum=0.1)
 
 
+def session_idle_minutes() -> float:
+    """``SESSION_IDLE_MINUTES``: how long a silent session waits before it counts as abandoned."""
+    return _number("SESSION_IDLE_MINUTES", 30, minimum=0)
+
+
 def retention_minutes() -> float | None:
     """``MEMORY_RETENTION_DAYS`` as store TTL minutes for facts and episodes;
     ``None`` (unset) keeps them."""
