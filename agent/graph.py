@@ -16,7 +16,7 @@ from agent.nodes.record_episode import make_record_episode
 from agent.nodes.remember_facts import make_remember_facts
 from agent.nodes.respond import make_respond, route_after_respond
 from agent.nodes.summarize import make_summarize
-from agent.state import State
+from agent.state import InputState, OutputState, State
 from agent.tokens import counter_for
 
 
@@ -32,7 +32,7 @@ def build_graph(
     (``checkpointers.aconnect``/``stores.aconnect``)."""
     model = model or default_model()
     counter = counter_for(model_name_of(model))
-    builder = StateGraph(State, context_schema=Context)
+    builder = StateGraph(State, input_schema=InputState, output_schema=OutputState, context_schema=Context)
     builder.add_node(
         "load-context", make_load_context(counter), destinations=("summarize-if-over-token-budget", END)
     )

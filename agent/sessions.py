@@ -24,6 +24,7 @@ from agent.models import call_model, default_model, model_name_of
 from agent.nodes import SessionOwnershipError
 from agent.nodes.record_episode import episode_of
 from agent.nodes.summarize import transcript_lines
+from agent.ownership import owned_writes
 from agent.prompts import EPISODE, NO_SUMMARY
 from agent.tokens import counter_for
 
@@ -51,14 +52,17 @@ class Sessions:
         self.model = model or default_model()
         self.counter = counter_for(model_name_of(self.model))
 
-    def _config(self, session_id: str) -> dict:
-        return {"configurable": {"thread_id": session_id}}
+    def _config(self, session_id: str, customer_id: str) -> dict:
+        # The owner goes into every checkpoint's metadata, so a customer's
+        # threads can be listed (``alist(None, filter={"customer_id": ...})``).
+        return {"configurable": {"thread_id": session_id}, "metadata": {"customer_id": customer_id}}
 
     async def _state(self, context: Context, session_id: str) -> dict:
         """The session's state, after checking it may be continued by this customer."""
-        snapshot = await self.graph.aget_state(self._config(session_id))
+        snapshot = await self.graph.aget_state(self._config(session_id, context.customer_id))
         values = snapshot.values or {}
-        if values.get("customer_id", context.customer_id) != context.customer_id:
+        owner = values.get("customer_id") or (snapshot.metadata or {}).get("customer_id")
+        if values and owner != context.customer_id:
             raise SessionOwnershipError("this session belongs to another customer")
         if not values:
             episode = await self.graph.store.aget(memory.episodes_namespace(context.customer_id), session_id)
@@ -74,6 +78,13 @@ class Sessions:
         # in ``tasks``. A finished turn's checkpoint has neither.
         return {"values": values, "pending": bool(snapshot.next or snapshot.tasks)}
 
+    async def _bind_owner(self, customer_id: str, session_id: str) -> None:
+        """Create the thread with its owner as its first checkpoint, so no saved
+        state of the session, even a first turn that dies at once, lacks one."""
+        await self.graph.aupdate_state(
+            self._config(session_id, customer_id), {"customer_id": customer_id}, as_node="record-episode"
+        )
+
     async def pending_turn(self, customer_id: str, session_id: str) -> bool:
         """Whether the session's last turn was interrupted before it finished."""
         state = await self._state(Context(customer_id=customer_id), session_id)
@@ -85,18 +96,20 @@ class Sessions:
         text = clean_message(message, budget_for(context.token_budget, self.counter))
         if session_id is None:
             session_id = new_session_id()
+            await self._bind_owner(context.customer_id, session_id)
         elif (await self._state(context, session_id))["pending"]:
             raise SessionUnavailable(
                 f"the last turn of session {session_id} was interrupted: retry it before sending more"
             )
-        result = await self.graph.ainvoke({"messages": [HumanMessage(text)]}, self._config(session_id), context=context)
+        config = self._config(session_id, context.customer_id)
+        result = await self.graph.ainvoke({"messages": [HumanMessage(text)]}, config, context=context)
         return Reply(session_id, str(result["messages"][-1].content))
 
     async def retry(self, customer_id: str, session_id: str) -> Reply:
         """Finish a turn that was interrupted (crash, model outage) from its last checkpoint."""
         context = Context(customer_id=customer_id)
         await self._state(context, session_id)
-        result = await self.graph.ainvoke(None, self._config(session_id), context=context)
+        result = await self.graph.ainvoke(None, self._config(session_id, context.customer_id), context=context)
         return Reply(session_id, str(result["messages"][-1].content))
 
     async def end(self, customer_id: str, session_id: str) -> dict:
@@ -115,10 +128,10 @@ class Sessions:
             summary=str(sentence.content).strip(), status="ended",
         )
         writes = [memory.episode_put(customer_id, episode)]
-        if await memory.awrite(self.graph.store, writes, values.get("unsaved_memory", [])):
+        if await memory.awrite(self.graph.store, writes, owned_writes(customer_id, values.get("unsaved_memory"))):
             raise memory.MemoryUnavailable("long-term memory is unavailable; end the session again later")
         await self.graph.aupdate_state(
-            self._config(session_id), {"ended": True, "unsaved_memory": []}, as_node="record-episode"
+            self._config(session_id, customer_id), {"ended": True, "unsaved_memory": []}, as_node="record-episode"
         )
         return episode
 

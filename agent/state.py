@@ -1,8 +1,21 @@
-"""The conversation state kept by the checkpointer for each session (thread)."""
+"""The conversation state kept by the checkpointer for each session (thread).
+
+A run's input is ``InputState``: the customer's message and nothing else, so
+no caller can set the owner, the summary, the deferred memory writes or the
+ended flag; every other field is written only by the graph's nodes.
+"""
 
 from __future__ import annotations
 
 from langgraph.graph import MessagesState
+
+
+class InputState(MessagesState):
+    """What a run takes: one customer (human) message in ``messages``."""
+
+
+class OutputState(MessagesState):
+    """What a run returns: the conversation, ending with the agent's answer."""
 
 
 class State(MessagesState, total=False):
@@ -24,3 +37,5 @@ class State(MessagesState, total=False):
     """Set when the session is closed; it then takes no more turns."""
     unsaved_memory: list[dict]
     """Long-term memory writes the store could not take yet; retried every turn."""
+    answered_through: str
+    """Id of the last message of the last finished turn: what follows it is the new input."""
