@@ -17,12 +17,13 @@ from agent.memory import MemoryUnavailable
 from agent.models import ModelUnavailable, default_model
 from agent.nodes import SessionOwnershipError
 from agent.persistence import open_memory
-from agent.sessions import Sessions, SessionUnavailable
+from agent.sessions import Sessions, SessionUnavailable, still_running
+from checkpointers.lease import LeaseLost, SessionBusy
 from plugin_registry import UnsupportedURL
 
 USER_ERRORS = (
     InvalidContext, InvalidMessage, SessionUnavailable, SessionOwnershipError, ModelUnavailable,
-    MemoryUnavailable, UnsupportedURL, ConnectionError, TimeoutError,
+    MemoryUnavailable, UnsupportedURL, ConnectionError, TimeoutError, SessionBusy, LeaseLost,
 )
 
 
@@ -49,6 +50,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 async def chat(sessions: Sessions, args: argparse.Namespace) -> None:
     session_id = args.session
+    if session_id and args.retry and await sessions.turn_running(session_id):
+        raise still_running(session_id)
     if session_id and await sessions.pending_turn(args.customer, session_id):
         interactive = args.message is None and sys.stdin.isatty()
         answer = "y" if args.retry else input("Your last message was interrupted. Retry it? [Y/n] ") if interactive else "n"

@@ -111,8 +111,16 @@ class AgentProcess:
 
     def say(self, text: str, timeout: float = CLI_TIMEOUT) -> str:
         """The agent's reply to ``text`` (the ``agent> `` line, prefix removed)."""
-        self.process.stdin.write(text + "\n")
+        self.send(text + "\n")
+        return self.read_answer(text, timeout)
+
+    def send(self, typed: str) -> None:
+        """Type ``typed`` (one or more lines) without waiting for an answer."""
+        self.process.stdin.write(typed)
         self.process.stdin.flush()
+
+    def read_answer(self, text: str = "", timeout: float = CLI_TIMEOUT) -> str:
+        """The next ``agent> `` line (prefix removed), to ``text`` if named."""
         while True:
             try:
                 line = self.lines.get(timeout=timeout)
