@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import openai
@@ -15,12 +16,25 @@ class ModelUnavailable(RuntimeError):
     """The model did not answer after its retries; the customer's message is kept."""
 
 
+def _setting(variable: str, default: str, kind: type):
+    raw = os.environ.get(variable, default)
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = -1
+    if value < 0 or (kind is float and value == 0):
+        raise ModelUnavailable(f"{variable} must be a positive number, got {raw[:40]!r}")
+    return value
+
+
 def _timeout() -> float:
-    return float(os.environ.get("MODEL_TIMEOUT_SECONDS", "60"))
+    """``MODEL_TIMEOUT_SECONDS``: the longest one model answer may take, its
+    retries and a slowly streamed body included."""
+    return _setting("MODEL_TIMEOUT_SECONDS", "60", float)
 
 
 def _retries() -> int:
-    return int(os.environ.get("MODEL_MAX_RETRIES", "3"))
+    return _setting("MODEL_MAX_RETRIES", "3", int)
 
 
 def _azure_credentials() -> dict:
@@ -94,8 +108,22 @@ def unavailable(error: openai.APIError) -> ModelUnavailable:
 
 async def call_model(model, prompt: list) -> AIMessage:
     """The model's reply to ``prompt``, or ``ModelUnavailable`` once the
-    client's retries are spent."""
+    client's retries are spent, the reply is not a valid completion, or the
+    whole call (retries included) took longer than ``MODEL_TIMEOUT_SECONDS``:
+    the client's own timeout is per read, so a model trickling bytes would
+    otherwise never be stopped."""
+    timeout = _timeout()
     try:
-        return await model.ainvoke(prompt)
+        return await asyncio.wait_for(model.ainvoke(prompt), timeout)
     except openai.APIError as error:
         raise unavailable(error) from None
+    except TimeoutError:
+        raise ModelUnavailable(
+            f"the assistant model did not answer within {timeout:g} s (MODEL_TIMEOUT_SECONDS); "
+            "your message is saved, send again or resume the session to retry"
+        ) from None
+    except ValueError as error:  # a 200 whose body is not a chat completion
+        raise ModelUnavailable(
+            f"the assistant model sent an unreadable answer ({type(error).__name__}); "
+            "your message is saved, send again or resume the session to retry"
+        ) from None
