@@ -20,6 +20,7 @@ from typing import Any
 
 from langgraph.store.base import BaseStore, GetOp, Item, PutOp, SearchOp
 
+from agent import store_circuit
 from agent.prompts import MEMORY_UNAVAILABLE, NEW_CUSTOMER
 from agent.tokens import TokenCounter
 
@@ -63,11 +64,17 @@ class MemoryUnavailable(RuntimeError):
 
 
 async def _bounded(operation):
+    circuit = store_circuit.current.get()
+    if circuit is not None and circuit.tripped:
+        operation.close()
+        raise MemoryUnavailable("the store already failed in this turn")
     timeout = float(os.environ.get("MEMORY_TIMEOUT_SECONDS", "10"))
     try:
         return await asyncio.wait_for(operation, timeout)
     except Exception as error:  # any store failure degrades the turn rather than failing it
         log.warning("long-term memory unavailable: %s", type(error).__name__)
+        if circuit is not None:
+            circuit.tripped = True
         raise MemoryUnavailable(type(error).__name__) from None
 
 

@@ -8,14 +8,21 @@ choose Redis, Cosmos DB or any registered scheme instead.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Iterable
+
+from langgraph.store.base import BaseStore, Op, Result
 
 import checkpointers
 import stores
 from agent.models import default_embeddings
+from plugin_registry import UnsupportedURL
+
+log = logging.getLogger(__name__)
 
 
 def data_dir() -> Path:
@@ -54,10 +61,33 @@ async def store() -> AsyncIterator:
         yield opened
 
 
+class UnreachableStore(BaseStore):
+    """Stands in for a store that could not be opened: every operation fails,
+    so turns run degraded (memory unavailable, writes deferred in the session)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        raise ConnectionError(f"long-term memory is unreachable ({self.reason})")
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        self.batch(ops)
+
+
 @asynccontextmanager
 async def open_memory() -> AsyncIterator[tuple]:
-    """Both, for apps and the CLI: ``async with open_memory() as (saver, store)``."""
+    """Both, for apps and the CLI: ``async with open_memory() as (saver, store)``.
+    A store that cannot be reached within ``MEMORY_TIMEOUT_SECONDS`` does not
+    stop the agent: it answers without long-term memory (``UnreachableStore``)."""
     async with AsyncExitStack() as stack:
         saver = await stack.enter_async_context(checkpointer())
-        opened = await stack.enter_async_context(store())
+        timeout = float(os.environ.get("MEMORY_TIMEOUT_SECONDS", "10"))
+        try:
+            opened = await asyncio.wait_for(stack.enter_async_context(store()), timeout)
+        except (UnsupportedURL, ValueError):
+            raise
+        except Exception as error:  # unreachable, refused or too slow: degrade, as during a turn
+            log.warning("long-term memory unavailable at startup: %s", type(error).__name__)
+            opened = UnreachableStore(type(error).__name__)
         yield saver, opened

@@ -29,6 +29,7 @@ from agent.nodes.record_episode import episode_of
 from agent.nodes.summarize import transcript_lines
 from agent.ownership import owned_writes
 from agent.prompts import EPISODE, NO_SUMMARY
+from agent.store_circuit import one_store_wait
 from agent.tokens import counter_for
 
 
@@ -142,7 +143,8 @@ class Sessions:
                     f"the last turn of session {shown(session_id)} was interrupted: retry it before sending more"
                 )
             config = self._config(session_id, context.customer_id)
-            result = await self.graph.ainvoke({"messages": [HumanMessage(text)]}, config, context=context)
+            with one_store_wait():
+                result = await self.graph.ainvoke({"messages": [HumanMessage(text)]}, config, context=context)
         return Reply(session_id, str(result["messages"][-1].content))
 
     async def retry(self, customer_id: str, session_id: str) -> Reply:
@@ -151,7 +153,8 @@ class Sessions:
         await self._state(context, session_id)
         async with self._turn(session_id, wait=0):
             await self._state(context, session_id)
-            result = await self.graph.ainvoke(None, self._config(session_id, context.customer_id), context=context)
+            with one_store_wait():
+                result = await self.graph.ainvoke(None, self._config(session_id, context.customer_id), context=context)
         return Reply(session_id, str(result["messages"][-1].content))
 
     async def end(self, customer_id: str, session_id: str) -> dict:
