@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import sys
 
 from agent import memory
@@ -21,6 +22,7 @@ from agent.sessions import Sessions, SessionUnavailable, still_running
 from checkpointers.lease import LeaseLost, SessionBusy
 from plugin_registry import UnsupportedURL
 
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 USER_ERRORS = (
     InvalidContext, InvalidMessage, SessionUnavailable, SessionOwnershipError, ModelUnavailable,
     MemoryUnavailable, UnsupportedURL, ConnectionError, TimeoutError, SessionBusy, LeaseLost,
@@ -103,6 +105,10 @@ async def run(args: argparse.Namespace) -> None:
             profile = dict(known.profile or {})
             if args.set:
                 for pair in args.set:
+                    try:
+                        pair.encode("utf-8")
+                    except UnicodeEncodeError:
+                        raise InvalidMessage("profile fields must be valid UTF-8 text; please retype them") from None
                     key, sep, value = pair.partition("=")
                     if not sep or not key.strip():
                         raise InvalidMessage(f"expected KEY=VALUE, got {pair!r}")
@@ -118,16 +124,30 @@ async def run(args: argparse.Namespace) -> None:
             print(f"session {args.session} ended: {episode['summary']}")
 
 
+def error_line(problem: BaseException) -> str:
+    """One line for stderr: the problem's message for the errors we raise, the
+    failure's kind and first line for anything else (a dead Redis, a full disk,
+    a bad URL), with control characters escaped and long text cut."""
+    text = str(problem) if isinstance(problem, USER_ERRORS) else f"{type(problem).__name__}: {problem}"
+    text = (text.strip().splitlines() or [type(problem).__name__])[0]
+    text = CONTROL.sub(lambda found: repr(found.group())[1:-1], text)
+    return "error: " + (text if len(text) <= 300 else text[:297] + "...")
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "WARNING").upper(), format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
+    if getattr(args, "budget", None) is not None and args.budget <= 0:
+        print(f"error: --budget must be a positive number of tokens, got {args.budget}", file=sys.stderr)
+        return 2
     try:
         asyncio.run(run(args))
-    except USER_ERRORS as problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as problem:  # the customer gets one line; LOG_LEVEL=DEBUG shows the traceback
+        logging.getLogger("agent.cli").debug("failed", exc_info=True)
+        print(error_line(problem), file=sys.stderr)
+        return 2
     return 0
 
 

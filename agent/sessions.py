@@ -131,7 +131,7 @@ class Sessions:
 
     async def send(self, customer_id: str, message: str, session_id: str | None = None, *, token_budget: int | None = None) -> Reply:
         """The agent's answer to ``message``, in a new session unless ``session_id`` is given."""
-        context = Context(customer_id=customer_id, **({"token_budget": token_budget} if token_budget else {}))
+        context = Context(customer_id=customer_id, **({"token_budget": token_budget} if token_budget is not None else {}))
         text = clean_message(message, budget_for(context.token_budget, self.counter))
         new = session_id is None
         session_id = new_session_id() if new else session_id
