@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import threading
 
 import pytest
 import redis
 
+from agent.cli import main
 from checkpointers.lease import RedisLease
 from tests.fixtures_e2e import CLI_TIMEOUT, AgentWorld, finish, session_of
-from tests.services import ROOT, RedisServer, wait_until
+from tests.services import RedisServer, wait_until
 
 CASES = {
     "ttl=abc": ({"CHECKPOINTER_URL": "redis://127.0.0.1:1?ttl=abc"}, ["chat", "--customer", "C-1", "--message", "hi"]),
@@ -30,18 +30,17 @@ CASES = {
 }
 
 
-def test_each_failure_is_one_error_line(tmp_path, scripted_openai):
+@pytest.mark.parametrize("case", CASES)
+def test_each_failure_is_one_error_line(case, tmp_path, scripted_openai, monkeypatch, capsys):
     world = AgentWorld(f"sqlite:///{tmp_path}/checkpoints.db", f"sqlite:///{tmp_path}/store.db", scripted_openai)
-    processes = {
-        name: subprocess.Popen([sys.executable, "-m", "agent.cli", *args], cwd=ROOT, env=world.env | env,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for name, (env, args) in CASES.items()
-    }
-    for name, process in processes.items():
-        done = finish(process, CASES[name][1], CLI_TIMEOUT)
-        errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
-        assert done.returncode != 0 and len(errors) == 1, f"{name}: {done.stderr}"
-        assert "Traceback" not in done.stderr and "\x1b" not in done.stderr and "\x07" not in done.stderr, name
+    env, args = CASES[case]
+    for key, value in (world.env | env).items():
+        monkeypatch.setenv(key, value)
+    code = main(args)
+    stderr = capsys.readouterr().err
+    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert code != 0 and len(errors) == 1, stderr
+    assert "Traceback" not in stderr and "\x1b" not in stderr and "\x07" not in stderr
     assert scripted_openai.requests == [], "nothing reached the model"
 
 
