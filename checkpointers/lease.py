@@ -266,7 +266,7 @@ class FencedSaver(BaseCheckpointSaver):
     """A saver whose checkpoint writes first confirm the turn still holds its lease;
     everything else is the wrapped saver's own."""
 
-    OWN = frozenset({"aput", "aput_writes", "_saver", "_lease", "__class__", "__dict__"})
+    OWN = frozenset({"aput", "aput_writes", "with_allowlist", "_saver", "_lease", "__class__", "__dict__"})
 
     def __init__(self, saver: BaseCheckpointSaver, lease: RedisLease) -> None:
         self._saver, self._lease = saver, lease
@@ -275,6 +275,9 @@ class FencedSaver(BaseCheckpointSaver):
         if name in FencedSaver.OWN:
             return object.__getattribute__(self, name)
         return getattr(object.__getattribute__(self, "_saver"), name)
+
+    def with_allowlist(self, extra_allowlist):
+        return FencedSaver(self._saver.with_allowlist(extra_allowlist), self._lease)
 
     async def aput(self, config, checkpoint, metadata, new_versions):
         await self._lease.confirm(str(config["configurable"]["thread_id"]))
