@@ -37,6 +37,7 @@ from urllib3.exceptions import InsecureRequestWarning
 import checkpointers
 from agent.graph import build_graph
 from agent.offline_model import OfflineBankModel
+from checkpointers.lease import RedisLease
 from tests.fake_openai import FakeOpenAI
 from tests.fixtures_cosmos import TEST_KEY
 from tests.services import ROOT, free_port, wait_until
@@ -227,6 +228,14 @@ class AgentWorld:
         async with checkpointers.aconnect(checkpointer_url or self.checkpointer_url) as saver:
             graph = build_graph(model=OfflineBankModel(), checkpointer=saver)
             return await graph.aget_state({"configurable": {"thread_id": thread_id}})
+
+    def wait_for_lease(self, thread_id: str) -> None:
+        """Until the Redis turn lease of a killed process has run out."""
+        client = redis.Redis.from_url(self.checkpointer_url.split("?")[0], socket_timeout=5)
+        try:
+            wait_until(lambda: not client.exists(RedisLease.key(thread_id)), "the dead turn's lease to run out")
+        finally:
+            client.close()
 
     def documents(self) -> list[dict]:
         """Every document in the test's Cosmos container, read with azure-cosmos."""
