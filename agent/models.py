@@ -16,25 +16,12 @@ class ModelUnavailable(RuntimeError):
     """The model did not answer after its retries; the customer's message is kept."""
 
 
-def _setting(variable: str, default: str, kind: type):
-    raw = os.environ.get(variable, default)
-    try:
-        value = kind(raw)
-    except ValueError:
-        value = -1
-    if value < 0 or (kind is float and value == 0):
-        raise ModelUnavailable(f"{variable} must be a positive number, got {raw[:40]!r}")
-    return value
-
-
 def _timeout() -> float:
-    """``MODEL_TIMEOUT_SECONDS``: the longest one model answer may take, its
-    retries and a slowly streamed body included."""
-    return _setting("MODEL_TIMEOUT_SECONDS", "60", float)
+    return float(os.environ.get("MODEL_TIMEOUT_SECONDS", "60"))
 
 
 def _retries() -> int:
-    return _setting("MODEL_MAX_RETRIES", "3", int)
+    return int(os.environ.get("MODEL_MAX_RETRIES", "3"))
 
 
 def _azure_credentials() -> dict:

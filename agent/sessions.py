@@ -19,7 +19,6 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langgraph.graph.state import CompiledStateGraph
 
 from agent import memory
-from checkpointers.lease import SessionBusy, busy_wait_seconds, lease_for
 from agent.budget import budget_for
 from agent.context import Context
 from agent.guard import clean_message
@@ -31,6 +30,7 @@ from agent.ownership import owned_writes
 from agent.prompts import EPISODE, NO_SUMMARY
 from agent.store_circuit import one_store_wait
 from agent.tokens import counter_for
+from checkpointers.lease import SessionBusy, busy_wait_seconds, lease_for
 
 
 class SessionUnavailable(LookupError):
