@@ -14,8 +14,11 @@ class InputState(MessagesState):
     """What a run takes: one customer (human) message in ``messages``."""
 
 
-class OutputState(MessagesState):
+class OutputState(MessagesState, total=False):
     """What a run returns: the conversation, ending with the agent's answer."""
+
+    turns: int
+    """Completed customer turns in this session."""
 
 
 class State(MessagesState, total=False):
