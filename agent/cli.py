@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
-import os
+import re
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -15,19 +15,22 @@ import stores
 from agent import episodes, memory, memory_import
 from agent.context import Context, InvalidContext
 from agent.errors import SettingsError
+from agent.settings import log_level
 from agent.graph import build_graph
 from agent.guard import InvalidMessage
 from agent.memory import MemoryUnavailable
 from agent.models import ModelUnavailable, default_model
 from agent.nodes import SessionOwnershipError
 from agent.persistence import open_memory
-from agent.sessions import Sessions, SessionUnavailable
+from agent.sessions import Sessions, SessionUnavailable, still_running
 from backends.registry import UnsupportedURL
+from checkpointers.lease import LeaseLost, SessionBusy
 
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 USER_ERRORS = (
     InvalidContext, InvalidMessage, SessionUnavailable, SessionOwnershipError, ModelUnavailable,
     MemoryUnavailable, UnsupportedURL, ConnectionError, TimeoutError, SettingsError,
-    memory_import.ImportRejected,
+    memory_import.ImportRejected, SessionBusy, LeaseLost,
 )
 
 
@@ -66,6 +69,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 async def chat(sessions: Sessions, args: argparse.Namespace) -> None:
     session_id = args.session
+    if session_id and args.retry and await sessions.turn_running(session_id):
+        raise still_running(session_id)
     if session_id and await sessions.pending_turn(args.customer, session_id):
         interactive = args.message is None and sys.stdin.isatty()
         answer = "y" if args.retry else input("Your last message was interrupted. Retry it? [Y/n] ") if interactive else "n"
@@ -118,6 +123,10 @@ async def run(args: argparse.Namespace) -> None:
             if args.set:
                 changes = {}
                 for pair in args.set:
+                    try:
+                        pair.encode("utf-8")
+                    except UnicodeEncodeError:
+                        raise InvalidMessage("profile fields must be valid UTF-8 text; please retype them") from None
                     key, sep, value = pair.partition("=")
                     if not sep or not key.strip():
                         raise InvalidMessage(f"expected KEY=VALUE, got {pair!r}")
@@ -161,16 +170,30 @@ async def memory_command(sessions: Sessions, args: argparse.Namespace) -> None:
         print(f"imported {done.facts} fact(s) and {done.episodes} episode(s) for {customer}")
 
 
+def error_line(problem: BaseException) -> str:
+    """One line for stderr: the problem's message for the errors we raise, the
+    failure's kind and first line for anything else (a dead Redis, a full disk,
+    a bad URL), with control characters escaped and long text cut."""
+    text = str(problem) if isinstance(problem, USER_ERRORS) else f"{type(problem).__name__}: {problem}"
+    text = (text.strip().splitlines() or [type(problem).__name__])[0]
+    text = CONTROL.sub(lambda found: repr(found.group())[1:-1], text)
+    return "error: " + (text if len(text) <= 300 else text[:297] + "...")
+
+
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "WARNING").upper(), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=log_level(), format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
+    if getattr(args, "budget", None) is not None and args.budget <= 0:
+        print(f"error: --budget must be a positive number of tokens, got {args.budget}", file=sys.stderr)
+        return 2
     try:
         asyncio.run(run(args))
-    except USER_ERRORS as problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as problem:  # the customer gets one line; LOG_LEVEL=DEBUG shows the traceback
+        logging.getLogger("agent.cli").debug("failed", exc_info=True)
+        print(error_line(problem), file=sys.stderr)
+        return 2
     return 0
 
 

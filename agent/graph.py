@@ -18,7 +18,7 @@ from agent.nodes.remember_facts import make_remember_facts
 from agent.nodes.respond import make_respond, route_after_respond
 from agent.nodes.summarize import make_summarize
 from agent.privacy import mask_logs, mask_persisted
-from agent.state import State
+from agent.state import InputState, OutputState, State
 from agent.tokens import counter_for
 
 
@@ -37,7 +37,7 @@ def build_graph(
     mask_logs()  # card numbers and secrets never reach a log, whoever logs them
     model = model or default_model()
     counter = counter_for(model_name_of(model))
-    builder = StateGraph(State, context_schema=Context)
+    builder = StateGraph(State, input_schema=InputState, output_schema=OutputState, context_schema=Context)
     builder.add_node(
         "load-context", node(make_load_context(counter)), destinations=("summarize-if-over-token-budget", END)
     )

@@ -27,7 +27,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.store.base import BaseStore, PutOp
 
-from agent import memory_index, memory_prompt, settings
+from agent import memory_index, memory_prompt, settings, store_circuit
 from agent.calls import call
 from agent.privacy import mask, mask_value
 from agent.recall import Memo, terms
@@ -84,11 +84,17 @@ class MemoryUnavailable(RuntimeError):
 async def bounded(operation):
     """``operation``'s result, or ``MemoryUnavailable`` once the store fails or
     takes longer than ``MEMORY_TIMEOUT_SECONDS``."""
+    circuit = store_circuit.current.get()
+    if circuit is not None and circuit.tripped:
+        operation.close()
+        raise MemoryUnavailable("the store already failed in this turn")
     timeout = settings.memory_timeout()
     try:
         return await asyncio.wait_for(operation, timeout)
     except Exception as error:  # any store failure degrades the turn rather than failing it
         log.warning("long-term memory unavailable: %s", type(error).__name__)
+        if circuit is not None:
+            circuit.tripped = True
         raise MemoryUnavailable(type(error).__name__) from None
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage
@@ -123,8 +125,22 @@ def unavailable(error: openai.APIError) -> ModelUnavailable:
 
 async def call_model(model, prompt: list) -> AIMessage:
     """The model's reply to ``prompt``, or ``ModelUnavailable`` once the
-    client's retries are spent."""
+    client's retries are spent, the reply is not a valid completion, or the
+    whole call (retries included) took longer than ``MODEL_TIMEOUT_SECONDS``:
+    the client's own timeout is per read, so a model trickling bytes would
+    otherwise never be stopped."""
+    timeout = model_settings().timeout
     try:
-        return await call(model.invoke, model.ainvoke, mask_value(prompt))
+        return await asyncio.wait_for(call(model.invoke, model.ainvoke, mask_value(prompt)), timeout)
     except openai.APIError as error:
         raise unavailable(error) from None
+    except TimeoutError:
+        raise ModelUnavailable(
+            f"the assistant model did not answer within {timeout:g} s (MODEL_TIMEOUT_SECONDS); "
+            "your message is saved, send again or resume the session to retry"
+        ) from None
+    except ValueError as error:  # a 200 whose body is not a chat completion
+        raise ModelUnavailable(
+            f"the assistant model sent an unreadable answer ({type(error).__name__}); "
+            "your message is saved, send again or resume the session to retry"
+        ) from None

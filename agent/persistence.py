@@ -8,14 +8,21 @@ choose Redis, Cosmos DB or any registered scheme instead.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import AsyncIterator
+from typing import AsyncIterator, Iterable
+
+from langgraph.store.base import BaseStore, Op, Result
 
 import checkpointers
 import stores
 from agent.models import default_embeddings
 from agent.privacy import mask_persisted
-from agent.settings import checkpointer_url, model_settings, retention_minutes, store_url
+from agent.settings import checkpointer_url, memory_timeout, model_settings, retention_minutes, store_url
+from backends.registry import UnsupportedURL
+
+log = logging.getLogger(__name__)
 
 
 @asynccontextmanager
@@ -46,10 +53,33 @@ async def store() -> AsyncIterator:
         yield opened
 
 
+class UnreachableStore(BaseStore):
+    """Stands in for a store that could not be opened: every operation fails,
+    so turns run degraded (memory unavailable, writes deferred in the session)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        raise ConnectionError(f"long-term memory is unreachable ({self.reason})")
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        self.batch(ops)
+
+
 @asynccontextmanager
 async def open_memory() -> AsyncIterator[tuple]:
-    """Both, for apps and the CLI: ``async with open_memory() as (saver, store)``."""
+    """Both, for apps and the CLI: ``async with open_memory() as (saver, store)``.
+    A store that cannot be reached within ``MEMORY_TIMEOUT_SECONDS`` does not
+    stop the agent: it answers without long-term memory (``UnreachableStore``)."""
     async with AsyncExitStack() as stack:
         saver = await stack.enter_async_context(checkpointer())
-        opened = await stack.enter_async_context(store())
+        timeout = memory_timeout()
+        try:
+            opened = await asyncio.wait_for(stack.enter_async_context(store()), timeout)
+        except (UnsupportedURL, ValueError):
+            raise
+        except Exception as error:  # unreachable, refused or too slow: degrade, as during a turn
+            log.warning("long-term memory unavailable at startup: %s", type(error).__name__)
+            opened = UnreachableStore(type(error).__name__)
         yield saver, opened

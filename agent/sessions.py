@@ -9,8 +9,10 @@ and an interrupted turn can be retried.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
+from typing import AsyncIterator
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
@@ -24,8 +26,11 @@ from agent.models import call_model, default_model, model_name_of
 from agent.nodes import SessionOwnershipError
 from agent.nodes.record_episode import episode_of
 from agent.nodes.summarize import transcript_lines
+from agent.ownership import owned_writes
 from agent.prompts import EPISODE, NO_SUMMARY
+from agent.store_circuit import one_store_wait
 from agent.tokens import counter_for
+from checkpointers.lease import SessionBusy, busy_wait_seconds, lease_for
 
 
 class SessionUnavailable(LookupError):
@@ -36,6 +41,20 @@ class SessionUnavailable(LookupError):
 class Reply:
     session_id: str
     text: str
+
+
+def shown(session_id: object) -> str:
+    """A session id as it may appear in an error: as given when it is short and
+    printable, else escaped (``repr``) and cut to 60 characters."""
+    text = str(session_id)
+    if text.isprintable() and len(text) <= 60:
+        return text
+    escaped = repr(text)
+    return escaped if len(escaped) <= 60 else escaped[:57] + "..."
+
+
+def still_running(session_id: str) -> SessionBusy:
+    return SessionBusy(f"the last turn of session {shown(session_id)} is still running: wait for its answer")
 
 
 def new_session_id() -> str:
@@ -49,62 +68,97 @@ class Sessions:
     """Starts, continues, retries and ends customer sessions on a compiled graph."""
 
     def __init__(self, graph: CompiledStateGraph, model: BaseChatModel | None = None):
-        self.graph = graph
+        self.lease = lease_for(graph.checkpointer)
+        self.graph = graph.copy({"checkpointer": self.lease.fenced(graph.checkpointer)})
         self.model = model or default_model()
         self.counter = counter_for(model_name_of(self.model))
 
-    def _config(self, session_id: str, customer_id: str | None = None) -> dict:
-        # The owner in the run's metadata lands in every checkpoint's metadata,
-        # which is how erasure finds a customer's threads (``agent.data_rights``).
-        metadata = {"metadata": {"customer_id": customer_id}} if customer_id else {}
-        return {"configurable": {"thread_id": session_id}, **metadata}
+    def _config(self, session_id: str, customer_id: str) -> dict:
+        # The owner goes into every checkpoint's metadata, so a customer's
+        # threads can be listed (``alist(None, filter={"customer_id": ...})``).
+        return {"configurable": {"thread_id": session_id}, "metadata": {"customer_id": customer_id}}
 
     async def _state(self, context: Context, session_id: str) -> dict:
         """The session's state, after checking it may be continued by this customer."""
-        snapshot = await self.graph.aget_state(self._config(session_id))
+        snapshot = await self.graph.aget_state(self._config(session_id, context.customer_id))
         values = snapshot.values or {}
-        if values.get("customer_id", context.customer_id) != context.customer_id:
+        owner = values.get("customer_id") or (snapshot.metadata or {}).get("customer_id")
+        if values and owner != context.customer_id:
             raise SessionOwnershipError("this session belongs to another customer")
         if not values:
             episode = await self.graph.store.aget(memory.episodes_namespace(context.customer_id), session_id)
             if episode is not None:
                 raise SessionUnavailable(
-                    f"session {session_id} has expired; its record is kept: start a new session"
+                    f"session {shown(session_id)} has expired; its record is kept: start a new session"
                 )
-            raise SessionUnavailable(f"no session {session_id}: start a new session")
+            raise SessionUnavailable(f"no session {shown(session_id)}: start a new session")
         if values.get("ended"):
-            raise SessionUnavailable(f"session {session_id} has ended: start a new session")
+            raise SessionUnavailable(f"session {shown(session_id)} has ended: start a new session")
         # A node's writes are saved before the step's checkpoint, and ``next``
         # omits tasks that already wrote: a turn killed in that gap shows only
         # in ``tasks``. A finished turn's checkpoint has neither.
         return {"values": values, "pending": bool(snapshot.next or snapshot.tasks)}
 
+    async def _bind_owner(self, customer_id: str, session_id: str) -> None:
+        """Create the thread with its owner as its first checkpoint, so no saved
+        state of the session, even a first turn that dies at once, lacks one."""
+        await self.graph.aupdate_state(
+            self._config(session_id, customer_id), {"customer_id": customer_id}, as_node="record-episode"
+        )
+
     async def pending_turn(self, customer_id: str, session_id: str) -> bool:
-        """Whether the session's last turn was interrupted before it finished."""
+        """Whether the session's last turn was interrupted before it finished
+        (a turn still running elsewhere is not: a send waits for it)."""
         state = await self._state(Context(customer_id=customer_id), session_id)
-        return state["pending"]
+        return state["pending"] and not await self.turn_running(session_id)
+
+    async def turn_running(self, session_id: str) -> bool:
+        """Whether a turn of the session is running now, in any process."""
+        return await self.lease.busy(session_id)
+
+    @contextlib.asynccontextmanager
+    async def _turn(self, session_id: str, *, wait: float | None = None) -> AsyncIterator[None]:
+        """Hold the session's lease: one turn at a time, whichever process sends it."""
+        wait = busy_wait_seconds() if wait is None else wait
+        try:
+            async with self.lease.hold(session_id, wait):
+                yield
+        except SessionBusy:
+            if wait:
+                raise SessionBusy(
+                    f"session {shown(session_id)} is busy: another turn is still running after "
+                    f"{wait:g} s (SESSION_BUSY_WAIT_SECONDS); send again shortly"
+                ) from None
+            raise still_running(session_id) from None
 
     async def send(self, customer_id: str, message: str, session_id: str | None = None, *, token_budget: int | None = None) -> Reply:
         """The agent's answer to ``message``, in a new session unless ``session_id`` is given."""
-        context = Context(customer_id=customer_id, **({"token_budget": token_budget} if token_budget else {}))
+        context = Context(customer_id=customer_id, **({"token_budget": token_budget} if token_budget is not None else {}))
         text = clean_message(message, budget_for(context.token_budget, self.counter))
-        if session_id is None:
-            session_id = new_session_id()
+        new = session_id is None
+        session_id = new_session_id() if new else session_id
+        if new:
             await episodes.finalize_before_new_session(self, context.customer_id)
-        elif (await self._state(context, session_id))["pending"]:
-            raise SessionUnavailable(
-                f"the last turn of session {session_id} was interrupted: retry it before sending more"
-            )
-        result = await self.graph.ainvoke(
-            {"messages": [HumanMessage(text)]}, self._config(session_id, customer_id), context=context
-        )
+        async with self._turn(session_id):
+            if new:
+                await self._bind_owner(context.customer_id, session_id)
+            elif (await self._state(context, session_id))["pending"]:
+                raise SessionUnavailable(
+                    f"the last turn of session {shown(session_id)} was interrupted: retry it before sending more"
+                )
+            config = self._config(session_id, context.customer_id)
+            with one_store_wait():
+                result = await self.graph.ainvoke({"messages": [HumanMessage(text)]}, config, context=context)
         return Reply(session_id, str(result["messages"][-1].content))
 
     async def retry(self, customer_id: str, session_id: str) -> Reply:
         """Finish a turn that was interrupted (crash, model outage) from its last checkpoint."""
         context = Context(customer_id=customer_id)
         await self._state(context, session_id)
-        result = await self.graph.ainvoke(None, self._config(session_id, customer_id), context=context)
+        async with self._turn(session_id, wait=0):
+            await self._state(context, session_id)
+            with one_store_wait():
+                result = await self.graph.ainvoke(None, self._config(session_id, context.customer_id), context=context)
         return Reply(session_id, str(result["messages"][-1].content))
 
     async def end(self, customer_id: str, session_id: str) -> dict:
@@ -112,22 +166,23 @@ class Sessions:
         session), the episode is marked ended and the session takes no more turns.
         Refused with ``MemoryUnavailable`` while the store cannot take the record."""
         context = Context(customer_id=customer_id)
-        values = (await self._state(context, session_id))["values"]
-        recent = "\n".join(transcript_lines(values.get("messages", [])))
-        summary = f"{values.get('summary') or NO_SUMMARY}\n{recent}"
-        budget = budget_for(context.token_budget, self.counter)
-        prompt = [SystemMessage(EPISODE.format(summary=self.counter.truncate(summary, budget.total // 2)))]
-        sentence: AIMessage = await call_model(self.model.bind(max_tokens=200), prompt)
-        episode = episode_of(
-            values, session_id, values.get("topics", []), values.get("turns", 0),
-            summary=str(sentence.content).strip(), status="ended",
-        )
-        writes = [memory.episode_put(customer_id, episode)]
-        if await memory.awrite(self.graph.store, writes, values.get("unsaved_memory", [])):
-            raise memory.MemoryUnavailable("long-term memory is unavailable; end the session again later")
-        await self.graph.aupdate_state(
-            self._config(session_id, customer_id), {"ended": True, "unsaved_memory": []}, as_node="record-episode"
-        )
+        async with self._turn(session_id):
+            values = (await self._state(context, session_id))["values"]
+            recent = "\n".join(transcript_lines(values.get("messages", [])))
+            summary = f"{values.get('summary') or NO_SUMMARY}\n{recent}"
+            budget = budget_for(context.token_budget, self.counter)
+            prompt = [SystemMessage(EPISODE.format(summary=self.counter.truncate(summary, budget.total // 2)))]
+            sentence: AIMessage = await call_model(self.model.bind(max_tokens=200), prompt)
+            episode = episode_of(
+                values, session_id, values.get("topics", []), values.get("turns", 0),
+                summary=str(sentence.content).strip(), status="ended",
+            )
+            writes = [memory.episode_put(customer_id, episode)]
+            if await memory.awrite(self.graph.store, writes, owned_writes(customer_id, values.get("unsaved_memory"))):
+                raise memory.MemoryUnavailable("long-term memory is unavailable; end the session again later")
+            await self.graph.aupdate_state(
+                self._config(session_id, customer_id), {"ended": True, "unsaved_memory": []}, as_node="record-episode"
+            )
         return episode
 
     async def history(self, customer_id: str) -> list[dict]:

@@ -1,4 +1,9 @@
-"""The conversation state kept by the checkpointer for each session (thread)."""
+"""The conversation state kept by the checkpointer for each session (thread).
+
+A run's input is ``InputState``: the customer's message and nothing else, so
+no caller can set the owner, the summary, the deferred memory writes or the
+ended flag; every other field is written only by the graph's nodes.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,17 @@ class Conversation(MessagesState):
     declare ``messages`` this way: LangGraph refuses one channel with two reducers."""
 
     messages: Annotated[list[AnyMessage], add_masked_messages]
+
+
+class InputState(Conversation):
+    """What a run takes: one customer (human) message in ``messages``."""
+
+
+class OutputState(Conversation, total=False):
+    """What a run returns: the conversation, ending with the agent's answer."""
+
+    turns: int
+    """Completed customer turns in this session."""
 
 
 class State(Conversation, total=False):
@@ -37,3 +53,5 @@ class State(Conversation, total=False):
     """Set when the session is closed; it then takes no more turns."""
     unsaved_memory: list[dict]
     """Long-term memory writes the store could not take yet; retried every turn."""
+    answered_through: str
+    """Id of the last message of the last finished turn: what follows it is the new input."""

@@ -65,6 +65,11 @@ class FakeOpenAI:
     tool_calls: list[list[tuple[str, dict]]] = field(default_factory=list)
     """Scripted replies: each request that offers tools takes the next list of
     ``(tool name, arguments)`` calls instead of the offline model's answer."""
+    # Hostile or broken model behaviours a test can switch on:
+    trickle: float = 0.0  # seconds between the bytes of each chat answer's body
+    content: str | None = None  # every chat answer's text, instead of the offline model's
+    always_remember: bool = False  # every chat answer also calls remember_fact, tools offered or not
+    raw_body: bytes | None = None  # answer chat requests 200 with this body (not JSON)
 
     def start(self) -> "FakeOpenAI":
         fake = self
@@ -76,14 +81,24 @@ class FakeOpenAI:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 status, answer = fake.answer(self.path, body)
-                payload = json.dumps(answer).encode()
+                chat = self.path.split("?")[0].endswith("/chat/completions")
+                payload = fake.raw_body if chat and fake.raw_body is not None else json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 if status == 429:
                     self.send_header("retry-after-ms", "10")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                self.wfile.write(payload)
+                if not (chat and fake.trickle):
+                    self.wfile.write(payload)
+                    return
+                try:
+                    for byte in payload:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(fake.trickle)
+                except OSError:
+                    pass  # the client gave up, as it should
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -122,6 +137,12 @@ class FakeOpenAI:
             reply = AIMessage(content="", tool_calls=calls)
         else:
             reply = self.model.invoke(messages, tools=body.get("tools"))
+        if self.content is not None:
+            reply = AIMessage(self.content, tool_calls=reply.tool_calls)
+        if self.always_remember:
+            call = {"name": "remember_fact", "args": {"category": "other", "fact": f"fact {len(self.requests)}"},
+                    "id": f"call_{len(self.requests):012x}"}
+            reply = AIMessage(reply.content, tool_calls=[*reply.tool_calls, call])
         message = _convert_message_to_dict(reply)
         if not message.get("tool_calls"):
             message.pop("tool_calls", None)

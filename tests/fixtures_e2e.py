@@ -37,6 +37,7 @@ from urllib3.exceptions import InsecureRequestWarning
 import checkpointers
 from agent.graph import build_graph
 from agent.offline_model import OfflineBankModel
+from checkpointers.lease import RedisLease
 from tests.fake_openai import FakeOpenAI
 from tests.fixtures_cosmos import TEST_KEY
 from tests.services import ROOT, free_port, wait_until
@@ -111,8 +112,16 @@ class AgentProcess:
 
     def say(self, text: str, timeout: float = CLI_TIMEOUT) -> str:
         """The agent's reply to ``text`` (the ``agent> `` line, prefix removed)."""
-        self.process.stdin.write(text + "\n")
+        self.send(text + "\n")
+        return self.read_answer(text, timeout)
+
+    def send(self, typed: str) -> None:
+        """Type ``typed`` (one or more lines) without waiting for an answer."""
+        self.process.stdin.write(typed)
         self.process.stdin.flush()
+
+    def read_answer(self, text: str = "", timeout: float = CLI_TIMEOUT) -> str:
+        """The next ``agent> `` line (prefix removed), to ``text`` if named."""
         while True:
             try:
                 line = self.lines.get(timeout=timeout)
@@ -219,6 +228,14 @@ class AgentWorld:
         async with checkpointers.aconnect(checkpointer_url or self.checkpointer_url) as saver:
             graph = build_graph(model=OfflineBankModel(), checkpointer=saver)
             return await graph.aget_state({"configurable": {"thread_id": thread_id}})
+
+    def wait_for_lease(self, thread_id: str) -> None:
+        """Until the Redis turn lease of a killed process has run out."""
+        client = redis.Redis.from_url(self.checkpointer_url.split("?")[0], socket_timeout=5)
+        try:
+            wait_until(lambda: not client.exists(RedisLease.key(thread_id)), "the dead turn's lease to run out")
+        finally:
+            client.close()
 
     def documents(self, query: str = 'SELECT c.ns, c.key, c["value"] FROM c') -> list[dict]:
         """Every document in the test's Cosmos container, read with azure-cosmos

@@ -138,6 +138,7 @@ async def test_killed_inside_record_episode(agent_world, cosmos_server):
     assert answer.type == "ai" and answer.content, "the model's answer was checkpointed before record-episode"
 
     requests_before = len(world.model.requests)
+    world.wait_for_lease(session)  # the killed process's turn lease runs out (SESSION_LEASE_SECONDS)
     retried = world.run("chat", "--customer", customer, "--session", session, "--retry")
     assert retried.returncode == 0, retried.stderr
     assert f"agent> {answer.content}" in retried.stdout, "the retry shows the checkpointed answer"

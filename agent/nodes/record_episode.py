@@ -15,6 +15,7 @@ from langgraph.runtime import Runtime
 from agent import memory
 from agent.context import Context
 from agent.nodes import Turn, newest_customer_index
+from agent.ownership import owned_writes
 from agent.state import State
 from agent.tokens import TokenCounter
 from agent.topics import describe, topics_in
@@ -43,7 +44,7 @@ def make_record_episode(counter: TokenCounter):
         turns = state.get("turns", 0) + 1
         episode = episode_of(state, turn.thread_id, topics, turns)
         writes = [memory.episode_put(turn.customer_id, episode)]
-        unsaved = await memory.awrite(turn.store, writes, state.get("unsaved_memory", []))
-        return {"topics": topics, "turns": turns, "unsaved_memory": unsaved}
+        unsaved = await memory.awrite(turn.store, writes, owned_writes(turn.customer_id, state.get("unsaved_memory")))
+        return {"topics": topics, "turns": turns, "unsaved_memory": unsaved, "answered_through": messages[-1].id}
 
     return record_episode

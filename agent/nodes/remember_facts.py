@@ -11,6 +11,7 @@ from langgraph.runtime import Runtime
 from agent import facts, memory, memory_index
 from agent.context import Context
 from agent.nodes import Turn
+from agent.ownership import owned_writes
 from agent.state import State
 from agent.tokens import TokenCounter
 from agent.tools import MAX_FACT_CHARS, FactCategory
@@ -52,7 +53,7 @@ def make_remember_facts(counter: TokenCounter):
                 continue
             writes += change.writes
             results.append(ToolMessage(change.result, tool_call_id=call["id"]))
-        unsaved = await memory.awrite(turn.store, writes, state.get("unsaved_memory", []))
+        unsaved = await memory.awrite(turn.store, writes, owned_writes(turn.customer_id, state.get("unsaved_memory")))
         return {"messages": results, "unsaved_memory": unsaved}
 
     return remember_facts

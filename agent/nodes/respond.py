@@ -13,6 +13,7 @@ from agent.models import call_model
 from agent.nodes import Turn, newest_customer_index, prompt_of
 from agent.privacy import with_notice
 from agent.state import State
+from agent.prompts import NO_ANSWER
 from agent.tokens import TokenCounter
 from agent.tools import MEMORY_TOOLS
 
@@ -35,9 +36,23 @@ def make_respond(model: BaseChatModel, counter: TokenCounter):
             raise BudgetExceeded(f"prompt of {tokens} tokens exceeds the budget of {budget.total}")
         runnable = (model if tools_used else with_tools).bind(max_tokens=budget.reply_limit)
         reply = await call_model(runnable, prompt)
-        return {"messages": [with_notice(reply, messages)]}
+        return {"messages": [with_notice(bounded(reply, budget.reply_limit, counter, final=tools_used), messages)]}
 
     return respond
+
+
+def bounded(reply: AIMessage, limit: int, counter: TokenCounter, *, final: bool) -> AIMessage:
+    """The reply as the graph keeps it, whatever the model sent: its text cut to
+    ``limit`` tokens, and, after the turn's one tool round (``final``), no tool
+    calls, so a model that calls tools on every reply cannot loop."""
+    text = reply.content if isinstance(reply.content, str) else reply.text
+    if counter.text(text) > limit:
+        text = counter.truncate(text, limit)
+    elif text == reply.content and not (final and reply.tool_calls):
+        return reply
+    if final:
+        return AIMessage(text or NO_ANSWER, id=reply.id, response_metadata=reply.response_metadata)
+    return reply.model_copy(update={"content": text})
 
 
 def route_after_respond(state: State) -> str:

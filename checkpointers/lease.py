@@ -1,0 +1,299 @@
+"""Turn leases: one turn at a time on a session, across processes and replicas.
+
+A turn holds its session's lease from before it reads the thread until its
+last checkpoint is written, so two sends to one session are never forked,
+lost or run twice: the second waits (at most ``SESSION_BUSY_WAIT_SECONDS``)
+or is refused with ``SessionBusy``. The lease lives in the checkpointer's own
+back end, chosen by ``lease_for(saver)``:
+
+- Redis (modules or plain mode, cluster too): the key
+  ``bank-agent:lease:{thread_id}`` set with ``SET NX PX`` to a random token,
+  renewed every third of ``SESSION_LEASE_SECONDS`` and released only by its
+  token. A holder that dies frees the session when the lease runs out.
+  Fencing: before every checkpoint write the holder asks Redis, in one Lua
+  call, whether its token still holds the key with at least a third of the
+  lease left; if not, the write is refused (``LeaseLost``) and the turn stops,
+  as it does when a renewal finds the lease gone. So a holder whose lease
+  expired never writes after a new holder took over, unless a single
+  checkpoint write is delayed by more than a third of the lease after its
+  check (the guarantee is timing-based, as any lease without a store-side
+  token check is; 10 s leases leave 3.3 s against a 10 s command timeout
+  only in a stalled Redis, where the write fails anyway).
+- SQLite file: an exclusive ``flock`` on a per-session file in
+  ``<database>.leases/``. The kernel frees it when its process dies, so no
+  expiry and no fencing are needed.
+- In memory (``memory://``, ``:memory:``): an asyncio lock per session; the
+  saver lives in one process only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import os
+import secrets
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+POLL_SECONDS = 0.05
+
+
+class SessionBusy(RuntimeError):
+    """Another turn holds the session's lease (the send waited as long as allowed)."""
+
+
+class LeaseLost(RuntimeError):
+    """The turn's lease ran out or was taken over; the turn stopped before writing more."""
+
+
+def busy_wait_seconds() -> float:
+    """How long a send waits for a session's running turn (``SESSION_BUSY_WAIT_SECONDS``, default 60)."""
+    return _seconds("SESSION_BUSY_WAIT_SECONDS", "60")
+
+
+def lease_seconds() -> float:
+    """How long a Redis lease lasts unrenewed (``SESSION_LEASE_SECONDS``, default 10)."""
+    return max(_seconds("SESSION_LEASE_SECONDS", "10"), 1.0)
+
+
+def _seconds(variable: str, default: str) -> float:
+    raw = os.environ.get(variable, default)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise SessionBusy(f"{variable} must be a number of seconds, got {raw[:40]!r}")
+    return value
+
+
+class TurnLease(ABC):
+    """The lease of each session (thread), held for one turn at a time."""
+
+    @abstractmethod
+    async def _try_acquire(self, thread_id: str) -> Any:
+        """A holder handle, or None if someone else holds the lease."""
+
+    @abstractmethod
+    async def _release(self, thread_id: str, handle: Any) -> None: ...
+
+    @abstractmethod
+    async def busy(self, thread_id: str) -> bool:
+        """Whether some turn (in any process) holds the session's lease now."""
+
+    def fenced(self, saver: BaseCheckpointSaver | None) -> BaseCheckpointSaver | None:
+        """The saver the graph should write through while turns hold leases."""
+        return saver
+
+    async def _guard(self, thread_id: str, handle: Any) -> contextlib.AbstractAsyncContextManager:
+        return contextlib.nullcontext()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, thread_id: str, wait: float) -> AsyncIterator[None]:
+        """Hold the session's lease for the block, waiting at most ``wait``
+        seconds for a running turn; ``SessionBusy`` when it is still held."""
+        deadline = time.monotonic() + wait
+        while (handle := await self._try_acquire(thread_id)) is None:
+            if time.monotonic() >= deadline:
+                raise SessionBusy("another turn of this session is running")
+            await asyncio.sleep(min(POLL_SECONDS, max(deadline - time.monotonic(), 0)))
+        try:
+            async with await self._guard(thread_id, handle):
+                yield
+        finally:
+            await self._release(thread_id, handle)
+
+
+class LocalLease(TurnLease):
+    """Leases for a saver that lives in this process only."""
+
+    def __init__(self) -> None:
+        self._held: set[str] = set()
+
+    async def _try_acquire(self, thread_id: str) -> Any:
+        if thread_id in self._held:
+            return None
+        self._held.add(thread_id)
+        return thread_id
+
+    async def _release(self, thread_id: str, handle: Any) -> None:
+        self._held.discard(thread_id)
+
+    async def busy(self, thread_id: str) -> bool:
+        return thread_id in self._held
+
+
+class FileLease(LocalLease):
+    """Leases as ``flock``s on files beside a SQLite database (in-process locks
+    for an in-memory database)."""
+
+    def __init__(self, connection: Any) -> None:
+        super().__init__()
+        self.connection = connection
+        self.directory: Path | None = None
+
+    async def _directory(self) -> Path | None:
+        if self.directory is None:
+            async with self.connection.execute("PRAGMA database_list") as cursor:
+                database = next((row[2] for row in await cursor.fetchall() if row[1] == "main"), "")
+            self.directory = Path(database + ".leases") if database else Path()
+        return self.directory if self.directory.name else None
+
+    def _path(self, directory: Path, thread_id: str) -> Path:
+        return directory / hashlib.sha256(thread_id.encode()).hexdigest()[:32]
+
+    async def _try_acquire(self, thread_id: str) -> Any:
+        directory = await self._directory()
+        if directory is None:
+            return await super()._try_acquire(thread_id)
+        directory.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(self._path(directory, thread_id), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            return None
+        return descriptor
+
+    async def _release(self, thread_id: str, handle: Any) -> None:
+        if isinstance(handle, int):
+            os.close(handle)  # closing the file releases its flock
+        else:
+            await super()._release(thread_id, handle)
+
+    async def busy(self, thread_id: str) -> bool:
+        directory = await self._directory()
+        if directory is None:
+            return await super().busy(thread_id)
+        if not self._path(directory, thread_id).exists():
+            return False
+        descriptor = await self._try_acquire(thread_id)
+        if descriptor is None:
+            return True
+        os.close(descriptor)
+        return False
+
+
+ACQUIRE = "return redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0"
+RENEW = """if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"""
+RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+REMAINING = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pttl', KEYS[1]) else return -3 end"
+
+
+class RedisLease(TurnLease):
+    """Fenced, renewed leases in the checkpointer's Redis (single server or cluster)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.milliseconds = int(lease_seconds() * 1000)
+        self._tokens: dict[str, str] = {}
+
+    @staticmethod
+    def key(thread_id: str) -> str:
+        return f"bank-agent:lease:{{{thread_id}}}"
+
+    async def _try_acquire(self, thread_id: str) -> Any:
+        token = secrets.token_hex(16)
+        if await self.client.eval(ACQUIRE, 1, self.key(thread_id), token, self.milliseconds):
+            self._tokens[thread_id] = token
+            return token
+        return None
+
+    async def _release(self, thread_id: str, handle: Any) -> None:
+        self._tokens.pop(thread_id, None)
+        with contextlib.suppress(Exception):  # an unreleased lease runs out by itself
+            await self.client.eval(RELEASE, 1, self.key(thread_id), handle)
+
+    async def busy(self, thread_id: str) -> bool:
+        return bool(await self.client.exists(self.key(thread_id)))
+
+    async def confirm(self, thread_id: str) -> None:
+        """Refuse (``LeaseLost``) a write by a turn whose lease is gone or nearly out."""
+        token = self._tokens.get(thread_id)
+        if token is None:
+            return  # not a turn of this process: reads and state edits outside a turn
+        remaining = await self.client.eval(REMAINING, 1, self.key(thread_id), token)
+        if remaining < self.milliseconds // 3:
+            raise LeaseLost("this turn's session lease ran out; the turn stopped and can be retried")
+
+    @contextlib.asynccontextmanager
+    async def _renewing(self, thread_id: str, token: str) -> AsyncIterator[None]:
+        turn = asyncio.current_task()
+        lost = asyncio.Event()
+
+        async def renew() -> None:
+            expires = time.monotonic() + self.milliseconds / 1000
+            while True:
+                await asyncio.sleep(self.milliseconds / 3000)
+                try:
+                    if not await self.client.eval(RENEW, 1, self.key(thread_id), token, self.milliseconds):
+                        break
+                    expires = time.monotonic() + self.milliseconds / 1000
+                except Exception:
+                    if time.monotonic() >= expires:
+                        break
+            lost.set()
+            turn.cancel()
+
+        renewal = asyncio.create_task(renew())
+        try:
+            yield
+        except asyncio.CancelledError:
+            if lost.is_set():
+                raise LeaseLost("this turn's session lease ran out; the turn stopped and can be retried") from None
+            raise
+        finally:
+            renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewal
+
+    async def _guard(self, thread_id: str, handle: Any) -> contextlib.AbstractAsyncContextManager:
+        return self._renewing(thread_id, handle)
+
+    def fenced(self, saver: BaseCheckpointSaver | None) -> BaseCheckpointSaver | None:
+        return FencedSaver(saver, self) if saver is not None else None
+
+
+class FencedSaver(BaseCheckpointSaver):
+    """A saver whose checkpoint writes first confirm the turn still holds its lease;
+    everything else is the wrapped saver's own."""
+
+    OWN = frozenset({"aput", "aput_writes", "with_allowlist", "_saver", "_lease", "__class__", "__dict__"})
+
+    def __init__(self, saver: BaseCheckpointSaver, lease: RedisLease) -> None:
+        self._saver, self._lease = saver, lease
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in FencedSaver.OWN:
+            return object.__getattribute__(self, name)
+        return getattr(object.__getattribute__(self, "_saver"), name)
+
+    def with_allowlist(self, extra_allowlist):
+        return FencedSaver(self._saver.with_allowlist(extra_allowlist), self._lease)
+
+    async def aput(self, config, checkpoint, metadata, new_versions):
+        await self._lease.confirm(str(config["configurable"]["thread_id"]))
+        return await self._saver.aput(config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(self, config, writes, task_id, task_path=""):
+        await self._lease.confirm(str(config["configurable"]["thread_id"]))
+        return await self._saver.aput_writes(config, writes, task_id, task_path)
+
+
+def lease_for(saver: BaseCheckpointSaver | None) -> TurnLease:
+    """The lease kind that matches the saver's back end."""
+    client = getattr(saver, "client", None) or getattr(saver, "_redis", None)
+    if client is not None and hasattr(client, "eval"):
+        return RedisLease(client)
+    connection = getattr(saver, "conn", None)
+    if connection is not None and isinstance(saver, AsyncSqliteSaver):
+        return FileLease(connection)
+    return LocalLease()
