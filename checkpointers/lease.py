@@ -227,12 +227,17 @@ class RedisLease(TurnLease):
     @contextlib.asynccontextmanager
     async def _renewing(self, thread_id: str, token: str) -> AsyncIterator[None]:
         turn = asyncio.current_task()
-        lost = asyncio.Event()
+        lost, done = asyncio.Event(), asyncio.Event()
 
         async def renew() -> None:
+            # Stopped by ``done``, never cancelled: a renewal cancelled in the
+            # middle of its command could leave a pooled connection unreturned.
             expires = time.monotonic() + self.milliseconds / 1000
             while True:
-                await asyncio.sleep(self.milliseconds / 3000)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), self.milliseconds / 3000)
+                if done.is_set():
+                    return
                 try:
                     if not await self.client.eval(RENEW, 1, self.key(thread_id), token, self.milliseconds):
                         break
@@ -251,9 +256,8 @@ class RedisLease(TurnLease):
                 raise LeaseLost("this turn's session lease ran out; the turn stopped and can be retried") from None
             raise
         finally:
-            renewal.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewal
+            done.set()
+            await renewal
 
     async def _guard(self, thread_id: str, handle: Any) -> contextlib.AbstractAsyncContextManager:
         return self._renewing(thread_id, handle)
