@@ -9,6 +9,12 @@ from tests.services import CosmosServer, RedisServer
 pytest_plugins = ["tests.fixtures_redis", "tests.fixtures_cosmos", "tests.fixtures_e2e"]
 
 
+@pytest.fixture(autouse=True)
+def bank_agent_data_dir(tmp_path_factory, monkeypatch):
+    """The default SQLite files of this test and of any CLI it spawns go to a
+    directory of its own, never the user's data directory."""
+    monkeypatch.setenv("BANK_AGENT_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+
 
 @pytest.fixture(scope="session")
 def redis_modules(tmp_path_factory):
