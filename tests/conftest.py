@@ -1,4 +1,5 @@
-"""Session-wide real services: each starts once and is shared by the suite."""
+"""Session-wide real services: each starts once per pytest-xdist worker and is
+shared by the tests that worker runs."""
 
 import pytest
 from langchain_openai import ChatOpenAI
