@@ -10,6 +10,12 @@ from tests.services import CosmosServer, RedisServer
 pytest_plugins = ["tests.fixtures_redis", "tests.fixtures_cosmos", "tests.fixtures_e2e"]
 
 
+def pytest_collection_modifyitems(items):
+    """Tests marked ``long`` start first, so that with parallel workers the longest
+    does not run last on one worker while the others are idle."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 @pytest.fixture(autouse=True)
 def bank_agent_data_dir(tmp_path_factory, monkeypatch):
     """The default SQLite files of this test and of any CLI it spawns go to a
