@@ -168,14 +168,19 @@ class CosmosServer:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
-        if self.process and self.process.stdout:
-            self.process.stdout.close()
 
 
 def read_line_within(process: subprocess.Popen, timeout: float) -> str | None:
-    """The first line ``process`` prints, or None if none comes within ``timeout``."""
+    """The first line ``process`` prints, or None if none comes within ``timeout``;
+    later output is read and dropped, so that a full pipe never blocks the process."""
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: lines.put(process.stdout.readline()), daemon=True).start()
+
+    def read() -> None:
+        lines.put(process.stdout.readline())
+        for _ in process.stdout:
+            pass
+
+    threading.Thread(target=read, daemon=True).start()
     try:
         return lines.get(timeout=timeout)
     except queue.Empty:
