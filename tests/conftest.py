@@ -1,4 +1,5 @@
-"""Session-wide real services: each starts once and is shared by the suite."""
+"""Session-wide real services: each starts once per pytest-xdist worker and is
+shared by the tests that worker runs."""
 
 import pytest
 from langchain_openai import ChatOpenAI
@@ -8,6 +9,18 @@ from tests.services import CosmosServer, RedisServer
 
 pytest_plugins = ["tests.fixtures_redis", "tests.fixtures_cosmos", "tests.fixtures_e2e"]
 
+
+def pytest_collection_modifyitems(items):
+    """Tests marked ``long`` start first, so that with parallel workers the longest
+    does not run last on one worker while the others are idle."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
+@pytest.fixture(autouse=True)
+def bank_agent_data_dir(tmp_path_factory, monkeypatch):
+    """The default SQLite files of this test and of any CLI it spawns go to a
+    directory of its own, never the user's data directory."""
+    monkeypatch.setenv("BANK_AGENT_DATA_DIR", str(tmp_path_factory.mktemp("data")))
 
 
 @pytest.fixture(scope="session")

