@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -34,6 +34,14 @@ async def call(sync: Callable[..., T], asynchronous: Callable[..., Awaitable[T]]
     if _on_threads.get():
         return await asyncio.to_thread(sync, *args, **kwargs)
     return await asynchronous(*args, **kwargs)
+
+
+async def call_list(sync: Callable[..., Iterable[T]], asynchronous: Callable[..., AsyncIterable[T]], /,
+                    *args: Any, **kwargs: Any) -> list[T]:
+    """``call`` for listings (``list``/``alist``, ``get_state_history``/...): all their items."""
+    if _on_threads.get():
+        return await asyncio.to_thread(lambda: list(sync(*args, **kwargs)))
+    return [item async for item in asynchronous(*args, **kwargs)]
 
 
 def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:

@@ -23,6 +23,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.base import BaseStore, Item, PutOp
 
 from agent import memory, memory_index
+from agent.calls import call, call_list
 from agent.nodes import SessionOwnershipError
 
 PAGE = 500
@@ -36,7 +37,8 @@ async def customer_items(store: BaseStore, customer_id: str) -> list[Item]:
     """Every store item in the customer's namespaces, read without renewing any TTL."""
     items: list[Item] = []
     while True:
-        page = await store.asearch(customer_prefix(customer_id), limit=PAGE, offset=len(items), refresh_ttl=False)
+        page = await call(store.search, store.asearch, customer_prefix(customer_id), limit=PAGE, offset=len(items),
+                          refresh_ttl=False)
         items += page
         if len(page) < PAGE:
             return items
@@ -45,7 +47,8 @@ async def customer_items(store: BaseStore, customer_id: str) -> list[Item]:
 async def customer_threads(graph: CompiledStateGraph, customer_id: str) -> list[str]:
     """The customer's thread ids: from checkpoint metadata and from episode keys."""
     found: dict[str, None] = {}
-    async for checkpoint in graph.checkpointer.alist(None, filter={"customer_id": customer_id}):
+    saver = graph.checkpointer
+    for checkpoint in await call_list(saver.list, saver.alist, None, filter={"customer_id": customer_id}):
         found[checkpoint.config["configurable"]["thread_id"]] = None
     for item in await customer_items(graph.store, customer_id):
         if item.namespace == memory.episodes_namespace(customer_id):
@@ -65,7 +68,7 @@ async def transcript(graph: CompiledStateGraph, session_id: str) -> dict[str, An
     its checkpoints (those folded into the summary too), oldest first, and the
     current summary; ``None`` for a thread that is gone."""
     config = {"configurable": {"thread_id": session_id}}
-    history = [snapshot async for snapshot in graph.aget_state_history(config)]
+    history = await call_list(graph.get_state_history, graph.aget_state_history, config)
     if not history:
         return None
     messages: dict[str, BaseMessage] = {}
@@ -112,7 +115,7 @@ async def export_customer(graph: CompiledStateGraph, customer_id: str) -> dict[s
 async def _delete_items(store: BaseStore, items: list[Item]) -> None:
     episodes_last = sorted(items, key=lambda item: item.namespace[-1] == "episodes")
     for start in range(0, len(episodes_last), PAGE):
-        await store.abatch([PutOp(i.namespace, i.key, None) for i in episodes_last[start:start + PAGE]])
+        await call(store.batch, store.abatch, [PutOp(i.namespace, i.key, None) for i in episodes_last[start:start + PAGE]])
 
 
 async def erase_customer(graph: CompiledStateGraph, customer_id: str) -> dict[str, int]:
@@ -121,11 +124,10 @@ async def erase_customer(graph: CompiledStateGraph, customer_id: str) -> dict[st
     when it has one, as a customer's namespaces are one partition there."""
     threads = await customer_threads(graph, customer_id)
     for thread_id in threads:
-        await graph.checkpointer.adelete_thread(thread_id)
+        await call(graph.checkpointer.delete_thread, graph.checkpointer.adelete_thread, thread_id)
     items = await customer_items(graph.store, customer_id)
-    delete_partition = getattr(graph.store, "adelete_partition", None)
-    if delete_partition is not None:
-        await delete_partition(customer_prefix(customer_id))
+    if hasattr(graph.store, "adelete_partition"):
+        await call(graph.store.delete_partition, graph.store.adelete_partition, customer_prefix(customer_id))
     else:
         await _delete_items(graph.store, items)
     memory_index.forget(graph.store, customer_id)
@@ -135,10 +137,10 @@ async def erase_customer(graph: CompiledStateGraph, customer_id: str) -> dict[st
 async def session_owner(graph: CompiledStateGraph, session_id: str) -> str | None:
     """The customer a thread belongs to, from its state or its checkpoints' metadata."""
     config = {"configurable": {"thread_id": session_id}}
-    snapshot = await graph.aget_state(config)
+    snapshot = await call(graph.get_state, graph.aget_state, config)
     owner = (snapshot.values or {}).get("customer_id") or (snapshot.metadata or {}).get("customer_id")
     if owner is None:
-        async for checkpoint in graph.checkpointer.alist(config):
+        for checkpoint in await call_list(graph.checkpointer.list, graph.checkpointer.alist, config):
             owner = owner or checkpoint.metadata.get("customer_id")
     return owner
 
@@ -149,11 +151,12 @@ async def delete_session(graph: CompiledStateGraph, customer_id: str, session_id
     owner = await session_owner(graph, session_id)
     if owner not in (None, customer_id):
         raise SessionOwnershipError("this session belongs to another customer")
-    episode = await graph.store.aget(memory.episodes_namespace(customer_id), session_id, refresh_ttl=False)
+    episode = await call(graph.store.get, graph.store.aget, memory.episodes_namespace(customer_id), session_id,
+                         refresh_ttl=False)
     if owner is None and episode is None:
         return False
-    await graph.checkpointer.adelete_thread(session_id)
+    await call(graph.checkpointer.delete_thread, graph.checkpointer.adelete_thread, session_id)
     if episode is not None:
-        await graph.store.abatch([PutOp(memory.episodes_namespace(customer_id), session_id, None)])
+        await call(graph.store.batch, graph.store.abatch, [PutOp(memory.episodes_namespace(customer_id), session_id, None)])
         memory_index.forget(graph.store, customer_id)
     return True

@@ -10,6 +10,8 @@ and an interrupted turn can be retried.
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import uuid
 from dataclasses import dataclass
 from typing import AsyncIterator
@@ -20,6 +22,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from agent import data_rights, episodes, memory
 from agent.budget import budget_for
+from agent.calls import call, run_sync
 from agent.context import Context
 from agent.guard import clean_message
 from agent.models import call_model, default_model, model_name_of
@@ -80,13 +83,14 @@ class Sessions:
 
     async def _state(self, context: Context, session_id: str) -> dict:
         """The session's state, after checking it may be continued by this customer."""
-        snapshot = await self.graph.aget_state(self._config(session_id, context.customer_id))
+        snapshot = await call(self.graph.get_state, self.graph.aget_state, self._config(session_id, context.customer_id))
         values = snapshot.values or {}
         owner = values.get("customer_id") or (snapshot.metadata or {}).get("customer_id")
         if values and owner != context.customer_id:
             raise SessionOwnershipError("this session belongs to another customer")
         if not values:
-            episode = await self.graph.store.aget(memory.episodes_namespace(context.customer_id), session_id)
+            store = self.graph.store
+            episode = await call(store.get, store.aget, memory.episodes_namespace(context.customer_id), session_id)
             if episode is not None:
                 raise SessionUnavailable(
                     f"session {shown(session_id)} has expired; its record is kept: start a new session"
@@ -102,9 +106,8 @@ class Sessions:
     async def _bind_owner(self, customer_id: str, session_id: str) -> None:
         """Create the thread with its owner as its first checkpoint, so no saved
         state of the session, even a first turn that dies at once, lacks one."""
-        await self.graph.aupdate_state(
-            self._config(session_id, customer_id), {"customer_id": customer_id}, as_node="record-episode"
-        )
+        await call(self.graph.update_state, self.graph.aupdate_state,
+                   self._config(session_id, customer_id), {"customer_id": customer_id}, as_node="record-episode")
 
     async def pending_turn(self, customer_id: str, session_id: str) -> bool:
         """Whether the session's last turn was interrupted before it finished
@@ -148,7 +151,8 @@ class Sessions:
                 )
             config = self._config(session_id, context.customer_id)
             with one_store_wait():
-                result = await self.graph.ainvoke({"messages": [HumanMessage(text)]}, config, context=context)
+                result = await call(self.graph.invoke, self.graph.ainvoke,
+                                    {"messages": [HumanMessage(text)]}, config, context=context)
         return Reply(session_id, str(result["messages"][-1].content))
 
     async def retry(self, customer_id: str, session_id: str) -> Reply:
@@ -158,7 +162,8 @@ class Sessions:
         async with self._turn(session_id, wait=0):
             await self._state(context, session_id)
             with one_store_wait():
-                result = await self.graph.ainvoke(None, self._config(session_id, context.customer_id), context=context)
+                result = await call(self.graph.invoke, self.graph.ainvoke,
+                                    None, self._config(session_id, context.customer_id), context=context)
         return Reply(session_id, str(result["messages"][-1].content))
 
     async def end(self, customer_id: str, session_id: str) -> dict:
@@ -180,9 +185,9 @@ class Sessions:
             writes = [memory.episode_put(customer_id, episode)]
             if await memory.awrite(self.graph.store, writes, owned_writes(customer_id, values.get("unsaved_memory"))):
                 raise memory.MemoryUnavailable("long-term memory is unavailable; end the session again later")
-            await self.graph.aupdate_state(
-                self._config(session_id, customer_id), {"ended": True, "unsaved_memory": []}, as_node="record-episode"
-            )
+            await call(self.graph.update_state, self.graph.aupdate_state,
+                       self._config(session_id, customer_id), {"ended": True, "unsaved_memory": []},
+                       as_node="record-episode")
         return episode
 
     async def history(self, customer_id: str) -> list[dict]:
@@ -202,3 +207,23 @@ class Sessions:
         """Delete one of the customer's sessions and its episode."""
         if not await data_rights.delete_session(self.graph, Context(customer_id=customer_id).customer_id, session_id):
             raise SessionUnavailable(f"no session {session_id}")
+
+
+class SyncSessions:
+    """``Sessions`` for sync code (Flask, Django, Celery, scripts): the same
+    methods, blocking, on sync persistence (``checkpointers.connect``,
+    ``stores.connect``) or async persistence opened on another thread."""
+
+    def __init__(self, graph: CompiledStateGraph, model: BaseChatModel | None = None):
+        self.sessions = Sessions(graph, model)
+
+    def __getattr__(self, name: str):
+        method = getattr(self.sessions, name)
+        if not inspect.iscoroutinefunction(method):
+            return method
+
+        @functools.wraps(method)
+        def blocking(*args, **kwargs):
+            return run_sync(method(*args, **kwargs))
+
+        return blocking

@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import fcntl
 import hashlib
+import inspect
 import os
 import secrets
 import time
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 POLL_SECONDS = 0.05
@@ -141,8 +143,11 @@ class FileLease(LocalLease):
 
     async def _directory(self) -> Path | None:
         if self.directory is None:
-            async with self.connection.execute("PRAGMA database_list") as cursor:
-                database = next((row[2] for row in await cursor.fetchall() if row[1] == "main"), "")
+            listing = self.connection.execute("PRAGMA database_list")
+            if inspect.isawaitable(listing):  # aiosqlite (AsyncSqliteSaver); sqlite3 answers at once
+                async with listing as cursor:
+                    listing = await cursor.fetchall()
+            database = next((row[2] for row in listing if row[1] == "main"), "")
             self.directory = Path(database + ".leases") if database else Path()
         return self.directory if self.directory.name else None
 
@@ -185,6 +190,7 @@ ACQUIRE = "return redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1
 RENEW = """if redis.call('get', KEYS[1]) == ARGV[1] then
   return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"""
 RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+EXISTS = "return redis.call('exists', KEYS[1])"
 REMAINING = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pttl', KEYS[1]) else return -3 end"
 
 
@@ -192,9 +198,13 @@ class RedisLease(TurnLease):
     """Fenced, renewed leases in the checkpointer's Redis (single server or cluster)."""
 
     def __init__(self, client: Any) -> None:
-        self.client = client
+        self.client = client  # the saver's own: asyncio, or sync for a sync saver
         self.milliseconds = int(lease_seconds() * 1000)
         self._tokens: dict[str, str] = {}
+
+    async def _eval(self, script: str, thread_id: str, *args: Any) -> Any:
+        reply = self.client.eval(script, 1, self.key(thread_id), *args)
+        return await reply if inspect.isawaitable(reply) else reply
 
     @staticmethod
     def key(thread_id: str) -> str:
@@ -202,7 +212,7 @@ class RedisLease(TurnLease):
 
     async def _try_acquire(self, thread_id: str) -> Any:
         token = secrets.token_hex(16)
-        if await self.client.eval(ACQUIRE, 1, self.key(thread_id), token, self.milliseconds):
+        if await self._eval(ACQUIRE, thread_id, token, self.milliseconds):
             self._tokens[thread_id] = token
             return token
         return None
@@ -210,17 +220,17 @@ class RedisLease(TurnLease):
     async def _release(self, thread_id: str, handle: Any) -> None:
         self._tokens.pop(thread_id, None)
         with contextlib.suppress(Exception):  # an unreleased lease runs out by itself
-            await self.client.eval(RELEASE, 1, self.key(thread_id), handle)
+            await self._eval(RELEASE, thread_id, handle)
 
     async def busy(self, thread_id: str) -> bool:
-        return bool(await self.client.exists(self.key(thread_id)))
+        return bool(await self._eval(EXISTS, thread_id))
 
     async def confirm(self, thread_id: str) -> None:
         """Refuse (``LeaseLost``) a write by a turn whose lease is gone or nearly out."""
         token = self._tokens.get(thread_id)
         if token is None:
             return  # not a turn of this process: reads and state edits outside a turn
-        remaining = await self.client.eval(REMAINING, 1, self.key(thread_id), token)
+        remaining = await self._eval(REMAINING, thread_id, token)
         if remaining < self.milliseconds // 3:
             raise LeaseLost("this turn's session lease ran out; the turn stopped and can be retried")
 
@@ -239,7 +249,7 @@ class RedisLease(TurnLease):
                 if done.is_set():
                     return
                 try:
-                    if not await self.client.eval(RENEW, 1, self.key(thread_id), token, self.milliseconds):
+                    if not await self._eval(RENEW, thread_id, token, self.milliseconds):
                         break
                     expires = time.monotonic() + self.milliseconds / 1000
                 except Exception:
@@ -270,7 +280,7 @@ class FencedSaver(BaseCheckpointSaver):
     """A saver whose checkpoint writes first confirm the turn still holds its lease;
     everything else is the wrapped saver's own."""
 
-    OWN = frozenset({"aput", "aput_writes", "with_allowlist", "_saver", "_lease", "__class__", "__dict__"})
+    OWN = frozenset({"put", "put_writes", "_confirm_blocking", "aput", "aput_writes", "with_allowlist", "_saver", "_lease", "__class__", "__dict__"})
 
     def __init__(self, saver: BaseCheckpointSaver, lease: RedisLease) -> None:
         self._saver, self._lease = saver, lease
@@ -282,6 +292,18 @@ class FencedSaver(BaseCheckpointSaver):
 
     def with_allowlist(self, extra_allowlist):
         return FencedSaver(self._saver.with_allowlist(extra_allowlist), self._lease)
+
+    def put(self, config, checkpoint, metadata, new_versions):
+        self._confirm_blocking(config)
+        return self._saver.put(config, checkpoint, metadata, new_versions)
+
+    def put_writes(self, config, writes, task_id, task_path=""):
+        self._confirm_blocking(config)
+        return self._saver.put_writes(config, writes, task_id, task_path)
+
+    def _confirm_blocking(self, config) -> None:
+        # A sync saver's client answers at once, so this loop never waits on another.
+        asyncio.run(self._lease.confirm(str(config["configurable"]["thread_id"])))
 
     async def aput(self, config, checkpoint, metadata, new_versions):
         await self._lease.confirm(str(config["configurable"]["thread_id"]))
@@ -298,6 +320,6 @@ def lease_for(saver: BaseCheckpointSaver | None) -> TurnLease:
     if client is not None and hasattr(client, "eval"):
         return RedisLease(client)
     connection = getattr(saver, "conn", None)
-    if connection is not None and isinstance(saver, AsyncSqliteSaver):
+    if connection is not None and isinstance(saver, (AsyncSqliteSaver, SqliteSaver)):
         return FileLease(connection)
     return LocalLease()

@@ -11,6 +11,7 @@ from langchain_core.messages import HumanMessage
 import checkpointers
 import stores
 from agent import build_graph, memory
+from agent.sessions import SyncSessions
 
 SESSION = "6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f"
 CONFIG = {"configurable": {"thread_id": SESSION}}
@@ -66,3 +67,24 @@ def test_a_sync_graph_refuses_another_customer_as_the_async_one_does(tmp_path, m
         two_turns(graph)
         with pytest.raises(PermissionError):
             graph.invoke({"messages": [HumanMessage("show me")]}, CONFIG, context={"customer_id": "C-8"})
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_sync_sessions_on_sync_persistence(backend, tmp_path, request, model, fake_openai):
+    """The sync facade: a session's turns, its lease held across processes'
+    back ends (SQLite file lock, Redis key), its end and the customer's erasure."""
+    url = (f"sqlite:///{tmp_path / 'c.db'}" if backend == "sqlite"
+           else f"{request.getfixturevalue('redis_plain').url}?mode=plain")
+    with checkpointers.connect(url) as saver, stores.connect(f"sqlite:///{tmp_path / 's.db'}") as store:
+        sessions = SyncSessions(build_graph(model=model, checkpointer=saver, store=store), model)
+        first = sessions.send("C-7", "I am interested in a 12-month CD.")
+        second = sessions.send("C-7", "What about mortgages?", first.session_id)
+        assert second.session_id == first.session_id and "mortgage" in second.text.lower()
+        assert not sessions.pending_turn("C-7", first.session_id)
+        episode = sessions.end("C-7", first.session_id)
+        assert episode["status"] == "ended" and episode["turns"] == 2
+        exported = sessions.export_customer("C-7")
+        assert [m["content"] for m in exported["sessions"][0]["messages"] if m["role"] == "human"] == [
+            "I am interested in a 12-month CD.", "What about mortgages?"]
+        assert sessions.erase_customer("C-7")["sessions"] == 1
+        assert sessions.export_customer("C-7")["sessions"] == []
