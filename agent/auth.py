@@ -33,7 +33,8 @@ from typing import Any
 import jwt
 from langgraph_sdk import Auth
 
-from agent.context import InvalidContext, validate_customer_id
+from agent.errors import InvalidContext
+from agent.context import validate_customer_id
 
 STAFF = "staff"
 CUSTOMER = "customer"

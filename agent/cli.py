@@ -10,27 +10,25 @@ import re
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import stores
-from agent import episodes, memory, memory_import
-from agent.context import Context, InvalidContext
-from agent.errors import SettingsError
+from agent.context import Context
+from agent.errors import (
+    ImportRejected, InvalidContext, InvalidMessage, MemoryUnavailable, ModelUnavailable, SessionOwnershipError,
+    SessionUnavailable, SettingsError,
+)
 from agent.settings import log_level
-from agent.graph import build_graph
-from agent.guard import InvalidMessage
-from agent.memory import MemoryUnavailable
-from agent.models import ModelUnavailable, default_model
-from agent.nodes import SessionOwnershipError
-from agent.persistence import open_memory
-from agent.sessions import Sessions, SessionUnavailable, still_running
 from backends.registry import UnsupportedURL
-from checkpointers.lease import LeaseLost, SessionBusy
 
+if TYPE_CHECKING:
+    from agent.sessions import Sessions
+
+# The agent, its clients and back ends load only once a command runs, so
+# `bank-agent --help` answers at once.
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 USER_ERRORS = (
     InvalidContext, InvalidMessage, SessionUnavailable, SessionOwnershipError, ModelUnavailable,
-    MemoryUnavailable, UnsupportedURL, ConnectionError, TimeoutError, SettingsError,
-    memory_import.ImportRejected, SessionBusy, LeaseLost,
+    MemoryUnavailable, UnsupportedURL, ConnectionError, TimeoutError, SettingsError, ImportRejected,
 )
 
 
@@ -68,6 +66,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 async def chat(sessions: Sessions, args: argparse.Namespace) -> None:
+    from agent.sessions import still_running
+
     session_id = args.session
     if session_id and args.retry and await sessions.turn_running(session_id):
         raise still_running(session_id)
@@ -107,6 +107,13 @@ def _prompt() -> str | None:
 
 
 async def run(args: argparse.Namespace) -> None:
+    import stores
+    from agent import memory
+    from agent.graph import build_graph
+    from agent.models import default_model
+    from agent.persistence import open_memory
+    from agent.sessions import Sessions
+
     model = default_model()
     async with open_memory() as (saver, store):
         sessions = Sessions(build_graph(model=model, checkpointer=saver, store=store), model)
@@ -161,6 +168,8 @@ async def run(args: argparse.Namespace) -> None:
 
 
 async def memory_command(sessions: Sessions, args: argparse.Namespace) -> None:
+    from agent import episodes, memory_import
+
     if args.action == "finalize":
         idle = None if args.idle_minutes is None else timedelta(minutes=args.idle_minutes)
         print(f"{await episodes.finalize_all(sessions, idle=idle)} abandoned session(s) finalised")
@@ -174,7 +183,10 @@ def error_line(problem: BaseException) -> str:
     """One line for stderr: the problem's message for the errors we raise, the
     failure's kind and first line for anything else (a dead Redis, a full disk,
     a bad URL), with control characters escaped and long text cut."""
-    text = str(problem) if isinstance(problem, USER_ERRORS) else f"{type(problem).__name__}: {problem}"
+    from checkpointers.lease import LeaseLost, SessionBusy
+
+    ours = isinstance(problem, (*USER_ERRORS, SessionBusy, LeaseLost))
+    text = str(problem) if ours else f"{type(problem).__name__}: {problem}"
     text = (text.strip().splitlines() or [type(problem).__name__])[0]
     text = CONTROL.sub(lambda found: repr(found.group())[1:-1], text)
     return "error: " + (text if len(text) <= 300 else text[:297] + "...")

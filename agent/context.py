@@ -5,15 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, fields
 
+from agent.errors import InvalidContext
 from agent import settings
 
 CUSTOMER_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 MIN_TOKEN_BUDGET = 1024
 MAX_TOKEN_BUDGET = 1_000_000
-
-
-class InvalidContext(ValueError):
-    """A run's context (customer id, token budget) is not acceptable."""
 
 
 def validate_customer_id(customer_id: object) -> str:

@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import SystemMessage
 
+from agent.errors import MemoryUnavailable, ModelUnavailable
 from agent import memory, settings
 from agent.calls import call
-from agent.models import ModelUnavailable, call_model
+from agent.models import call_model
 from agent.prompts import EPISODE
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ async def _finalize_record(sessions: "Sessions", customer_id: str, episode: dict
     final = {**episode, "summary": str(sentence.content).strip() or episode.get("summary", ""),
              "status": "ended", "ended_at": memory.now_iso()}
     if await memory.awrite(sessions.graph.store, [memory.episode_put(customer_id, final)], []):
-        raise memory.MemoryUnavailable("long-term memory is unavailable; finalise again later")
+        raise MemoryUnavailable("long-term memory is unavailable; finalise again later")
     return final
 
 
@@ -90,7 +91,7 @@ async def finalize_before_new_session(sessions: "Sessions", customer_id: str) ->
     without ever holding up or failing the new session's turn."""
     try:
         await finalize_idle(sessions, customer_id)
-    except (memory.MemoryUnavailable, ModelUnavailable) as problem:
+    except (MemoryUnavailable, ModelUnavailable) as problem:
         log.warning("abandoned sessions not finalised yet: %s", problem)
 
 

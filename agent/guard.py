@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import re
 
+from agent.errors import InvalidMessage
 from agent.budget import Budget
 
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 CHARS_PER_TOKEN_CEILING = 12  # no text needs more characters per token than this
-
-
-class InvalidMessage(ValueError):
-    """A customer message that cannot be answered as sent."""
 
 
 def clean_message(content: object, budget: Budget) -> str:

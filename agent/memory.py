@@ -27,6 +27,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.store.base import BaseStore, PutOp
 
+from agent.errors import MemoryUnavailable
 from agent import memory_index, memory_prompt, settings, store_circuit
 from agent.calls import call
 from agent.privacy import mask, mask_value
@@ -75,10 +76,6 @@ class CustomerMemory:
     @property
     def is_new(self) -> bool:
         return not (self.profile or self.memos)
-
-
-class MemoryUnavailable(RuntimeError):
-    """The store did not answer in time or failed; the turn goes on without it."""
 
 
 async def bounded(operation):

@@ -24,6 +24,7 @@ from typing import Any, get_args
 
 from langgraph.store.base import BaseStore, PutOp
 
+from agent.errors import ImportRejected, MemoryUnavailable
 from agent import memory
 from agent.calls import call
 from agent.tools import MAX_FACT_CHARS, FactCategory
@@ -34,10 +35,6 @@ FIELDS = {
 }
 BATCH = 500
 MAX_ERRORS_SHOWN = 20
-
-
-class ImportRejected(ValueError):
-    """The file has bad lines (all named); nothing was written."""
 
 
 @dataclass
@@ -125,8 +122,8 @@ async def aimport(store: BaseStore, customer_id: str, path: Path) -> Imported:
     for start in range(0, len(writes), BATCH):
         try:
             await memory.bounded(call(store.batch, store.abatch, writes[start:start + BATCH]))
-        except memory.MemoryUnavailable as problem:
-            raise memory.MemoryUnavailable(
+        except MemoryUnavailable as problem:
+            raise MemoryUnavailable(
                 f"the store failed after {start} of {len(writes)} items ({problem}); "
                 "run the import again: it is idempotent"
             ) from None

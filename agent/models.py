@@ -9,14 +9,10 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage
 
 from agent.calls import call
-from agent.errors import SettingsError
+from agent.errors import ModelUnavailable, SettingsError
 from agent.offline_model import OfflineBankModel
 from agent.privacy import mask_value
 from agent.settings import DEFAULT_OPENAI_MODEL, KEYLESS_ENDPOINT_KEY, ModelSettings, model_settings
-
-
-class ModelUnavailable(RuntimeError):
-    """The model did not answer after its retries; the customer's message is kept."""
 
 
 def _entra_token_provider():

@@ -20,13 +20,14 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langgraph.graph.state import CompiledStateGraph
 
+from agent.errors import MemoryUnavailable, SessionOwnershipError, SessionUnavailable
 from agent import data_rights, episodes, memory
 from agent.budget import budget_for
 from agent.calls import call, run_sync
 from agent.context import Context
 from agent.guard import clean_message
 from agent.models import call_model, default_model, model_name_of
-from agent.nodes import SessionOwnershipError
+
 from agent.nodes.record_episode import episode_of
 from agent.nodes.summarize import transcript_lines
 from agent.ownership import owned_writes
@@ -34,10 +35,6 @@ from agent.prompts import EPISODE, NO_SUMMARY
 from agent.store_circuit import one_store_wait
 from agent.tokens import counter_for
 from checkpointers.lease import SessionBusy, busy_wait_seconds, lease_for
-
-
-class SessionUnavailable(LookupError):
-    """The session cannot take another turn: unknown, expired or ended."""
 
 
 @dataclass
@@ -184,7 +181,7 @@ class Sessions:
             )
             writes = [memory.episode_put(customer_id, episode)]
             if await memory.awrite(self.graph.store, writes, owned_writes(customer_id, values.get("unsaved_memory"))):
-                raise memory.MemoryUnavailable("long-term memory is unavailable; end the session again later")
+                raise MemoryUnavailable("long-term memory is unavailable; end the session again later")
             await call(self.graph.update_state, self.graph.aupdate_state,
                        self._config(session_id, customer_id), {"ended": True, "unsaved_memory": []},
                        as_node="record-episode")

@@ -163,4 +163,3 @@ class FakeOpenAI:
         return [r for r in self.requests if "## Task: extend the conversation summary" in r["messages"][0]["content"]]
 
 
-

@@ -11,11 +11,12 @@ from langchain_openai.chat_models.base import _convert_dict_to_message
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 
+from agent.errors import InvalidContext, InvalidMessage, ModelUnavailable
 from agent import build_graph, memory
 from agent.budget import TOOL_SCHEMAS
-from agent.context import Context, InvalidContext
-from agent.guard import InvalidMessage
-from agent.models import ModelUnavailable
+from agent.context import Context
+
+
 from agent.prompts import NEW_CUSTOMER
 from agent.sessions import Sessions
 from agent.tokens import counter_for

@@ -10,10 +10,11 @@ import pytest
 
 import checkpointers
 import stores
+from agent.errors import ModelUnavailable, SessionOwnershipError, SessionUnavailable
 from agent import build_graph
-from agent.models import ModelUnavailable
-from agent.nodes import SessionOwnershipError
-from agent.sessions import Sessions, SessionUnavailable
+
+
+from agent.sessions import Sessions
 from tests.raw_backends import redis_contents, sqlite_contents
 
 SAVERS = ["sqlite", "memory", "redis-modules", "redis-plain", "redis-cluster"]

@@ -10,10 +10,11 @@ from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
 import stores
+from agent.errors import InvalidContext, SessionOwnershipError, SessionUnavailable
 from agent import build_graph, memory
-from agent.context import InvalidContext
-from agent.nodes import SessionOwnershipError
-from agent.sessions import Sessions, SessionUnavailable, new_session_id
+
+
+from agent.sessions import Sessions, new_session_id
 from tests.fake_openai import FakeOpenAI
 
 SECRET_MARKERS = ["Zebulon Quartermaine", "offshore-trust-7731", "Wired $98,765 to Lisbon"]

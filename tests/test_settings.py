@@ -9,9 +9,9 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_openai import AzureChatOpenAI, ChatOpenAI
 
-from agent.context import Context, InvalidContext
-from agent.errors import SettingsError
-from agent.models import ModelUnavailable, call_model, default_model
+from agent.context import Context
+from agent.errors import InvalidContext, ModelUnavailable, SettingsError
+from agent.models import call_model, default_model
 from agent.settings import DEFAULT_AZURE_API_VERSION
 from tests.services import ROOT
 
@@ -111,3 +111,12 @@ def test_the_cli_keeps_its_data_in_the_users_data_directory(tmp_path):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "xdg" / "bank-agent" / "store.db").exists()
     assert list(elsewhere.iterdir()) == [], "nothing is written to the working directory"
+
+
+def test_the_cli_loads_no_client_before_a_command_runs():
+    """What keeps `bank-agent --help` quick: parsing the command line imports
+    neither LangGraph, the OpenAI client, Redis nor Cosmos DB."""
+    code = ("import sys, agent.cli; heavy = [m for m in ('langgraph', 'openai', 'redis', 'azure', 'tiktoken') "
+            "if m in sys.modules]; assert not heavy, heavy")
+    result = run_python(code, {"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr

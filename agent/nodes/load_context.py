@@ -10,10 +10,11 @@ from langgraph.graph import END
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
+from agent.errors import InvalidMessage, MemoryUnavailable, SessionOwnershipError
 from agent import memory
 from agent.context import Context
-from agent.guard import InvalidMessage, clean_message
-from agent.nodes import SessionOwnershipError, Turn
+from agent.guard import clean_message
+from agent.nodes import Turn
 from agent.state import State
 from agent.tokens import TokenCounter
 
@@ -56,7 +57,7 @@ def make_load_context(counter: TokenCounter):
         try:
             query = memory.recall_query(state["messages"][:-1], text)
             known = await memory.arecall(turn.store, turn.customer_id, query, skip_episode=turn.thread_id)
-        except memory.MemoryUnavailable:
+        except MemoryUnavailable:
             known = None
         update = {
             "customer_id": turn.customer_id,

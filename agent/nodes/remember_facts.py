@@ -8,6 +8,7 @@ from langchain_core.messages import ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
+from agent.errors import MemoryUnavailable
 from agent import facts, memory, memory_index
 from agent.context import Context
 from agent.nodes import Turn
@@ -29,7 +30,7 @@ def make_remember_facts(counter: TokenCounter):
         turn = Turn.of(runtime, config, counter)
         try:
             _, index = await memory.bounded(memory_index.aindex(turn.store, turn.customer_id))
-        except memory.MemoryUnavailable:
+        except MemoryUnavailable:
             index = memory_index.peek(turn.store, turn.customer_id)
         writes, results = [], []
         for position, call in enumerate(state["messages"][-1].tool_calls):

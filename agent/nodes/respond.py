@@ -7,6 +7,7 @@ from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
+from agent.errors import BudgetExceeded
 from agent.budget import TOOL_SCHEMAS
 from agent.context import Context
 from agent.models import call_model
@@ -16,10 +17,6 @@ from agent.state import State
 from agent.prompts import NO_ANSWER
 from agent.tokens import TokenCounter
 from agent.tools import MEMORY_TOOLS
-
-
-class BudgetExceeded(RuntimeError):
-    """A prompt would exceed the token budget (a bug: summarising prevents it)."""
 
 
 def make_respond(model: BaseChatModel, counter: TokenCounter):
