@@ -12,7 +12,7 @@ from agent.calls import call
 from agent.errors import ModelUnavailable, SettingsError
 from agent.offline_model import OfflineBankModel
 from agent.privacy import mask_value
-from agent.settings import DEFAULT_OPENAI_MODEL, KEYLESS_ENDPOINT_KEY, ModelSettings, model_settings
+from agent.settings import DEFAULT_OPENAI_MODEL, KEYLESS_ENDPOINT_KEY, ModelSettings, model_settings, model_timeout
 
 
 def _entra_token_provider():
@@ -125,7 +125,7 @@ async def call_model(model, prompt: list) -> AIMessage:
     whole call (retries included) took longer than ``MODEL_TIMEOUT_SECONDS``:
     the client's own timeout is per read, so a model trickling bytes would
     otherwise never be stopped."""
-    timeout = model_settings().timeout
+    timeout = model_timeout()
     try:
         return await asyncio.wait_for(call(model.invoke, model.ainvoke, mask_value(prompt)), timeout)
     except openai.APIError as error:

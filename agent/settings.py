@@ -94,11 +94,16 @@ def model_settings() -> ModelSettings:
         openai_api_key=_text("OPENAI_API_KEY"),
         openai_base_url=_text("OPENAI_BASE_URL"),
         model_name=_text("OPENAI_MODEL"),
-        timeout=_number("MODEL_TIMEOUT_SECONDS", 60, minimum=0.1),
+        timeout=model_timeout(),
         max_retries=int(_number("MODEL_MAX_RETRIES", 3, integer=True)),
         embeddings=_text("STORE_EMBEDDINGS"),
         embedding_dims=int(_number("STORE_EMBEDDING_DIMS", 1536, minimum=1, integer=True)),
     )
+
+
+def model_timeout() -> float:
+    """``MODEL_TIMEOUT_SECONDS``: the longest one model answer may take, retries included."""
+    return _number("MODEL_TIMEOUT_SECONDS", 60, minimum=0.1)
 
 
 def token_budget() -> int:
