@@ -180,16 +180,18 @@ async def memory_command(sessions: Sessions, args: argparse.Namespace) -> None:
 
 
 def error_line(problem: BaseException) -> str:
-    """One line for stderr: the problem's message for the errors we raise, the
-    failure's kind and first line for anything else (a dead Redis, a full disk,
-    a bad URL), with control characters escaped and long text cut."""
+    """One line for stderr: the message of the errors we raise (its lines
+    joined, e.g. every bad line of an import), the failure's kind and first
+    line for anything else (a dead Redis, a full disk, a bad URL), with control
+    characters escaped and long text cut."""
     from checkpointers.lease import LeaseLost, SessionBusy
 
-    ours = isinstance(problem, (*USER_ERRORS, SessionBusy, LeaseLost))
-    text = str(problem) if ours else f"{type(problem).__name__}: {problem}"
-    text = (text.strip().splitlines() or [type(problem).__name__])[0]
-    text = CONTROL.sub(lambda found: repr(found.group())[1:-1], text)
-    return "error: " + (text if len(text) <= 300 else text[:297] + "...")
+    if isinstance(problem, (*USER_ERRORS, SessionBusy, LeaseLost)):
+        text, limit = "; ".join(line.strip() for line in str(problem).splitlines() if line.strip()), 2000
+    else:
+        text, limit = f"{type(problem).__name__}: {problem}".strip().splitlines()[0], 300
+    text = CONTROL.sub(lambda found: repr(found.group())[1:-1], text or type(problem).__name__)
+    return "error: " + (text if len(text) <= limit else text[:limit - 3] + "...")
 
 
 def main(argv: list[str] | None = None) -> int:
