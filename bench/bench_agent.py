@@ -18,15 +18,14 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import checkpointers  # noqa: E402
-import stores  # noqa: E402
-from agent import build_graph  # noqa: E402
-from agent.budget import TOOL_SCHEMAS  # noqa: E402
-from agent.offline_model import OfflineBankModel  # noqa: E402
-from agent.sessions import Sessions  # noqa: E402
-from agent.tokens import counter_for  # noqa: E402
+import checkpointers
+import stores
+from agent import build_graph
+from agent.budget import TOOL_SCHEMAS
+from agent.offline_model import OfflineBankModel
+from agent.sessions import Sessions
+from agent.tokens import counter_for
 
 WORDS = "account transfer savings card branch statement deposit interest payment loan".split()
 RESULTS = Path(__file__).parent / "results"

@@ -8,7 +8,7 @@ Savers marked "encrypted" store through the AES-GCM serializer that
 ``BANK_AGENT_ENCRYPTION_KEY`` turns on (``checkpointers.encryption``); the
 second table sets each against the same saver unencrypted, in the same run.
 
-Each Redis-backed saver gets its own fresh redis-server (tests/services.py), so
+Each Redis-backed saver gets its own fresh redis-server (backends/devservers.py), so
 its memory figure is that thread alone: the sum of ``MEMORY USAGE`` over every
 key, and the growth of ``INFO memory`` ``used_memory`` (which includes
 RediSearch index overhead for the module-based savers).
@@ -31,7 +31,6 @@ from typing import Annotated, Any, TypedDict
 
 import redis
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
@@ -43,7 +42,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from checkpointers import aconnect
 from checkpointers.encryption import RotatingAesGcm
-from tests.services import RedisServer
+from backends.devservers import RedisServer
 
 THREAD = {"configurable": {"thread_id": "bench-thread"}}
 ENCRYPTED = " (encrypted)"

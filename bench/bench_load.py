@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -23,13 +24,13 @@ import uuid
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import checkpointers  # noqa: E402
-import stores  # noqa: E402
-from agent import build_graph, memory  # noqa: E402
-from agent.offline_model import OfflineBankModel  # noqa: E402
-from agent.sessions import Sessions  # noqa: E402
+import checkpointers
+import stores
+from agent import build_graph, memory
+from agent.offline_model import OfflineBankModel
+from agent.sessions import Sessions
+from backends.devservers import CosmosServer, RedisServer
 
 warnings.filterwarnings("ignore", message="Unverified HTTPS request")
 QUESTIONS = ["Hi, what's my balance?", "I prefer paper statements.", "What about a mortgage?",
@@ -123,33 +124,44 @@ def worker(run: str, start: str, sessions: str, turns: str, redis_url: str, cosm
     print(json.dumps(asyncio.run(drive(redis_url, cosmos_url, run, indexes, int(turns)))))
 
 
+def run_both(redis_url: str, cosmos_url: str, sessions: int, turns: int) -> dict[str, dict]:
+    return {label: asyncio.run(scenario(redis_url, cosmos_url, sessions, turns))
+            for label, scenario in (("1 process", one_process), ("3 processes", three_processes))}
+
+
 def main() -> None:
     if sys.argv[1:2] == ["--worker"]:
         return worker(*sys.argv[2:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=100)
     parser.add_argument("--turns", type=int, default=10)
+    parser.add_argument("--redis", help="a checkpointer URL to use instead of starting a Redis server")
+    parser.add_argument("--cosmos", help="a store URL to use instead of starting a Cosmos DB server")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
-    from tests.services import CosmosServer, RedisServer
-
     os.environ.setdefault("COSMOS_KEY", "YmVuY2gta2V5")
     # The local Cosmos DB server answers slowly under this load; measure it
     # rather than the agent's fallback (set lower to see degraded answers).
     os.environ.setdefault("MEMORY_TIMEOUT_SECONDS", "120")
-    with tempfile.TemporaryDirectory() as workdir:
-        redis, cosmos = RedisServer(Path(workdir)).start(), CosmosServer().start()
-        try:
-            redis_url, cosmos_url = f"{redis.url}?mode=plain", f"{cosmos.url}/bank/memory?tls=insecure"
-            print(f"{args.sessions} concurrent sessions x {args.turns} turns, plain Redis + Cosmos DB, offline model")
-            print(f"{'':16}{'turns/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'lost':>6}{'leaks':>7}{'no episode':>12}"
-                  f"{'degraded':>10}")
-            for label, scenario in (("1 process", one_process), ("3 processes", three_processes)):
-                r = asyncio.run(scenario(redis_url, cosmos_url, args.sessions, args.turns))
-                print(f"{label:16}{r['turns_per_s']:9.1f}{r['p50_ms']:9.0f}{r['p99_ms']:9.0f}"
-                      f"{r['lost']:6}{r['leaks']:7}{r['missing_episodes']:12}{r['degraded']:10}")
-        finally:
-            redis.stop()
-            cosmos.stop()
+    with contextlib.ExitStack() as servers, tempfile.TemporaryDirectory() as workdir:
+        redis_url, cosmos_url = args.redis, args.cosmos
+        if redis_url is None:
+            redis = RedisServer(Path(workdir)).start()
+            servers.callback(redis.stop)
+            redis_url = f"{redis.url}?mode=plain"
+        if cosmos_url is None:
+            cosmos = CosmosServer().start()
+            servers.callback(cosmos.stop)
+            cosmos_url = f"{cosmos.url}/bank/memory?tls=insecure"
+        results = run_both(redis_url, cosmos_url, args.sessions, args.turns)
+    if args.json:
+        print(json.dumps(results))
+        return
+    print(f"{args.sessions} concurrent sessions x {args.turns} turns, plain Redis + Cosmos DB, offline model")
+    print(f"{'':16}{'turns/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'lost':>6}{'leaks':>7}{'no episode':>12}{'degraded':>10}")
+    for label, r in results.items():
+        print(f"{label:16}{r['turns_per_s']:9.1f}{r['p50_ms']:9.0f}{r['p99_ms']:9.0f}"
+              f"{r['lost']:6}{r['leaks']:7}{r['missing_episodes']:12}{r['degraded']:10}")
 
 
 if __name__ == "__main__":

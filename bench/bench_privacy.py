@@ -14,9 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.privacy import mask  # noqa: E402
+from agent.privacy import mask
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "banking_messages.txt"
 SENSITIVE = [

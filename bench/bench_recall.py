@@ -26,14 +26,13 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import stores  # noqa: E402
-from agent import memory, memory_index  # noqa: E402
-from agent.budget import budget_for  # noqa: E402
-from agent.context import default_token_budget  # noqa: E402
-from agent.memory import CustomerMemory  # noqa: E402
-from agent.tokens import counter_for  # noqa: E402
+import stores
+from agent import memory, memory_index
+from agent.budget import budget_for
+from agent.context import default_token_budget
+from agent.memory import CustomerMemory
+from agent.tokens import counter_for
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -26,15 +26,14 @@ import warnings
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from azure.cosmos import CosmosClient  # noqa: E402
-from langgraph.store.base import GetOp, PutOp, SearchOp  # noqa: E402
-from langgraph.store.memory import InMemoryStore  # noqa: E402
-from langgraph.store.sqlite import SqliteStore  # noqa: E402
+from azure.cosmos import CosmosClient
+from langgraph.store.base import GetOp, PutOp, SearchOp
+from langgraph.store.memory import InMemoryStore
+from langgraph.store.sqlite import SqliteStore
 
-from stores import cosmos  # noqa: E402
-from tests.services import CosmosServer  # noqa: E402
+from stores import cosmos
+from backends.devservers import CosmosServer
 
 warnings.filterwarnings("ignore", message="Unverified HTTPS request")
 KEY = "YmVuY2gta2V5"  # the open server accepts any base64 key

@@ -4,10 +4,10 @@ shared by the tests that worker runs."""
 import pytest
 from langchain_openai import ChatOpenAI
 
-from tests.fake_openai import FakeOpenAI
-from tests.services import CosmosServer, RedisServer
+from tests.support.fake_openai import FakeOpenAI
+from backends.devservers import CosmosServer, RedisServer
 
-pytest_plugins = ["tests.fixtures_redis", "tests.fixtures_cosmos", "tests.fixtures_e2e"]
+pytest_plugins = ["tests.support.fixtures_redis", "tests.support.fixtures_cosmos", "tests.support.fixtures_e2e"]
 
 
 def pytest_collection_modifyitems(items):
