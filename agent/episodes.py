@@ -70,8 +70,13 @@ async def finalize_idle(sessions: "Sessions", customer_id: str, *, idle: timedel
             continue  # another replica finalised it
         try:
             written.append(await sessions.end(customer_id, item.key))
-        except SessionUnavailable:  # its conversation expired: finalise from the per-turn record
-            written.append(await _finalize_record(sessions, customer_id, current.value))
+        except SessionUnavailable:
+            # Ended meanwhile by another replica (``end`` holds the session's
+            # lease, so only one writes), or its conversation expired: then
+            # finalise from the per-turn record.
+            latest = await memory.bounded(call(store.get, store.aget, namespace, item.key))
+            if latest is not None and latest.value.get("status") == "open":
+                written.append(await _finalize_record(sessions, customer_id, latest.value))
     return written
 
 

@@ -93,8 +93,9 @@ async def _old_threads_stay_readable(url: str, monkeypatch) -> None:
         _read_back(url, old_thread)
 
 
-async def test_redis_stores_no_message_in_clear(redis_target, monkeypatch):
-    await _stores_nothing_in_clear(redis_target.url, lambda: _redis_contents(redis_target.ports), monkeypatch)
+async def test_redis_stores_no_message_in_clear(clean_redis_target, monkeypatch):
+    target = clean_redis_target
+    await _stores_nothing_in_clear(target.url, lambda: _redis_contents(target.ports), monkeypatch)
 
 
 async def test_sqlite_stores_no_message_in_clear(tmp_path, monkeypatch):
@@ -102,8 +103,8 @@ async def test_sqlite_stores_no_message_in_clear(tmp_path, monkeypatch):
     await _stores_nothing_in_clear(f"sqlite:///{path}", lambda: _sqlite_contents(path), monkeypatch)
 
 
-async def test_redis_reads_threads_of_rotated_keys(redis_target, monkeypatch):
-    await _old_threads_stay_readable(redis_target.url, monkeypatch)
+async def test_redis_reads_threads_of_rotated_keys(clean_redis_target, monkeypatch):
+    await _old_threads_stay_readable(clean_redis_target.url, monkeypatch)
 
 
 async def test_sqlite_reads_threads_of_rotated_keys(tmp_path, monkeypatch):

@@ -15,6 +15,7 @@ import pytest
 
 import checkpointers
 from tests.support.fixtures_e2e import AgentWorld, session_of
+from tests.support.fixtures_redis import keys_removed_after
 from tests.support.raw_backends import redis_contents, sqlite_contents
 
 # Encryption at rest (BANK_AGENT_ENCRYPTION_KEY, checkpointers/encryption.py)
@@ -39,7 +40,11 @@ def world(request, agent_world_on, scripted_openai, tmp_path) -> AgentWorld:
         request.addfinalizer(world.stop)
     else:
         mode = request.param.split("+")[0].split("-")[1]
-        world = agent_world_on(f"{request.getfixturevalue(f'redis_{mode}').url}?mode={mode}")
+        server = request.getfixturevalue(f"redis_{mode}")
+        world = agent_world_on(f"{server.url}?mode={mode}")
+        cleanup = keys_removed_after([server.port])
+        cleanup.__enter__()
+        request.addfinalizer(lambda: cleanup.__exit__(None, None, None))
     return world
 
 

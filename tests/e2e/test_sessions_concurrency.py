@@ -1,8 +1,8 @@
 """Concurrent sends to one session (issue 8, finding 2): turns are serialised by
 a lease in the checkpointer's back end, across processes.
 
-On every back end (SQLite file, Redis with modules, plain Redis; the lease on
-Redis Cluster is proven in test_lease.py, at a fraction of the cost): two one-shot ``chat --message`` processes send at the same moment,
+On every back end (SQLite file, Redis with modules, plain Redis, a Redis
+Cluster): two one-shot ``chat --message`` processes send at the same moment,
 then three long-lived replicas take 5 and then 20 messages at once. Every
 message is answered and present exactly once, each replica's messages in the
 order it sent them, each turn whole (no two customer messages without an
@@ -20,12 +20,16 @@ from agent.offline_model import OfflineBankModel
 from agent.sessions import Sessions
 from tests.support.fixtures_e2e import AgentProcess, AgentWorld
 
+pytestmark = pytest.mark.long
+
 BUDGET = "100000"  # no summarising: every message stays in the thread to be counted
 
 
 def checkpointer_url(backend: str, request, tmp_path) -> str:
     if backend == "sqlite":
         return f"sqlite:///{tmp_path}/checkpoints.db"
+    if backend == "cluster":
+        return f"{request.getfixturevalue('redis_cluster').url}?mode=plain"
     return f"{request.getfixturevalue('redis_' + backend).url}?mode={backend}"
 
 
@@ -43,7 +47,7 @@ def answers(replica: AgentProcess, burst: list[str]) -> None:
         replica.read_answer()
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "modules", "plain"])
+@pytest.mark.parametrize("backend", ["sqlite", "modules", "plain", "cluster"])
 async def test_concurrent_sends_to_one_session_are_each_answered_once_in_order(
     backend, request, tmp_path, scripted_openai,
 ):

@@ -166,8 +166,11 @@ class AgentWorld:
 
     @property
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("OPENAI_", "AZURE_OPENAI_", "CHECKPOINTER_", "STORE_", "COSMOS_"))}
+        # A loaded machine's local Cosmos DB server may take seconds: only the
+        # fault tests (which set it) want the store to time out.
+        env = {"MEMORY_TIMEOUT_SECONDS": "60"} | {
+            k: v for k, v in os.environ.items()
+            if not k.startswith(("OPENAI_", "AZURE_OPENAI_", "CHECKPOINTER_", "STORE_", "COSMOS_"))}
         return env | {
             "CHECKPOINTER_URL": self.checkpointer_url,
             "STORE_URL": self.store_url,

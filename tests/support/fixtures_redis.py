@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -35,6 +36,30 @@ def redis_target(request) -> RedisTarget:
         return RedisTarget("plain", f"{server.url}?mode=plain", [server.port])
     cluster = request.getfixturevalue("redis_cluster")
     return RedisTarget("cluster", f"{cluster.url}?mode=plain", [n.port for n in cluster.nodes])
+
+
+@contextlib.contextmanager
+def keys_removed_after(ports: list[int]) -> Iterator[None]:
+    """Delete every key a test adds to these servers (a worker runs one test at
+    a time): threads encrypted under a test's own key would otherwise break the
+    later tests that list every thread of the server."""
+    clients = [redis.Redis(port=port) for port in ports]
+    before = [set(client.scan_iter(count=1000)) for client in clients]
+    try:
+        yield
+    finally:
+        for client, kept in zip(clients, before):
+            added = [key for key in client.scan_iter(count=1000) if key not in kept]
+            for key in added:
+                client.delete(key)
+            client.close()
+
+
+@pytest.fixture
+def clean_redis_target(redis_target):
+    """``redis_target``, left as the test found it."""
+    with keys_removed_after(redis_target.ports):
+        yield redis_target
 
 
 class RedisTarget:
