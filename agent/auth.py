@@ -33,8 +33,8 @@ from typing import Any
 import jwt
 from langgraph_sdk import Auth
 
-from agent.errors import InvalidContext
 from agent.context import validate_customer_id
+from agent.errors import InvalidContext
 
 STAFF = "staff"
 CUSTOMER = "customer"

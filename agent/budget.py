@@ -13,18 +13,16 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 from langchain_core.messages import SystemMessage
-from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from agent.prompts import SYSTEM
 from agent.tokens import TokenCounter
-from agent.tools import MEMORY_TOOLS
+from agent.tools import TOOL_SCHEMAS
 
 MEMORY_SHARE = 0.30
 SUMMARY_SHARE = 0.15
 TOOL_ROUND_SHARE = 0.08
 REPLY_SHARE = 0.125
 MAX_REPLY_TOKENS = 1024
-TOOL_SCHEMAS = tuple(convert_to_openai_tool(memory_tool) for memory_tool in MEMORY_TOOLS)
 
 
 @dataclass(frozen=True)

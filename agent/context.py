@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, fields
 
-from agent.errors import InvalidContext
 from agent import settings
+from agent.errors import InvalidContext
 
 CUSTOMER_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 MIN_TOKEN_BUDGET = 1024

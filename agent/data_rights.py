@@ -22,9 +22,9 @@ from langchain_core.messages import BaseMessage
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.base import BaseStore, Item, PutOp
 
-from agent.errors import SessionOwnershipError
 from agent import memory, memory_index
 from agent.calls import call, call_list
+from agent.errors import SessionOwnershipError
 
 
 PAGE = 500

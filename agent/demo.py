@@ -7,8 +7,8 @@ import sys
 from datetime import datetime, timedelta, timezone
 
 from agent import memory
-from agent.settings import checkpointer_url, store_url
 from agent.sessions import Sessions
+from agent.settings import checkpointer_url, store_url
 
 CUSTOMER = "C-123"
 PROFILE = {

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import SystemMessage
 
-from agent.errors import MemoryUnavailable, ModelUnavailable
 from agent import memory, settings
 from agent.calls import call
+from agent.errors import MemoryUnavailable, ModelUnavailable
 from agent.models import call_model
 from agent.prompts import EPISODE
 

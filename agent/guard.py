@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from agent.errors import InvalidMessage
 from agent.budget import Budget
+from agent.errors import InvalidMessage
 
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 CHARS_PER_TOKEN_CEILING = 12  # no text needs more characters per token than this

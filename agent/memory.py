@@ -27,9 +27,9 @@ from typing import Any
 from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.store.base import BaseStore, PutOp
 
-from agent.errors import MemoryUnavailable
 from agent import memory_index, memory_prompt, settings, store_circuit
 from agent.calls import call
+from agent.errors import MemoryUnavailable
 from agent.privacy import mask, mask_value
 from agent.recall import Memo, terms
 

@@ -24,10 +24,10 @@ from typing import Any, get_args
 
 from langgraph.store.base import BaseStore, PutOp
 
-from agent.errors import ImportRejected, MemoryUnavailable
 from agent import memory
 from agent.calls import call
-from agent.tools import MAX_FACT_CHARS, FactCategory
+from agent.errors import ImportRejected, MemoryUnavailable
+from agent.tools import FactCategory, MAX_FACT_CHARS
 
 FIELDS = {
     "fact": ({"kind", "category", "fact", "learned_at"}, {"subject"}),

@@ -20,11 +20,11 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langgraph.graph.state import CompiledStateGraph
 
-from agent.errors import MemoryUnavailable, SessionOwnershipError, SessionUnavailable
 from agent import data_rights, episodes, memory
 from agent.budget import budget_for
 from agent.calls import call, run_sync
 from agent.context import Context
+from agent.errors import MemoryUnavailable, SessionOwnershipError, SessionUnavailable
 from agent.guard import clean_message
 from agent.models import call_model, default_model, model_name_of
 

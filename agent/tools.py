@@ -3,6 +3,7 @@
 from typing import Literal
 
 from langchain_core.tools import tool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 
 FactCategory = Literal["preference", "risk_tolerance", "product_interest", "life_event", "other"]
 MAX_FACT_CHARS = 300
@@ -23,3 +24,5 @@ def forget_fact(id: str) -> str:
 
 
 MEMORY_TOOLS = (remember_fact, forget_fact)
+TOOL_SCHEMAS = tuple(convert_to_openai_tool(memory_tool) for memory_tool in MEMORY_TOOLS)
+"""The tools as the model receives them (counted in every prompt that offers them)."""

@@ -22,7 +22,7 @@ from pathlib import Path
 import checkpointers
 import stores
 from agent import build_graph
-from agent.budget import TOOL_SCHEMAS
+from agent.tools import TOOL_SCHEMAS
 from agent.offline_model import OfflineBankModel
 from agent.sessions import Sessions
 from agent.tokens import counter_for

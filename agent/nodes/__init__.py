@@ -9,9 +9,9 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 from langgraph.store.base import BaseStore
 
-from agent.errors import InvalidContext
 from agent.budget import Budget, budget_for
 from agent.context import Context
+from agent.errors import InvalidContext
 from agent.prompts import NO_SUMMARY, SYSTEM
 from agent.state import State
 from agent.tokens import TokenCounter

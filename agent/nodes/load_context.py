@@ -10,9 +10,9 @@ from langgraph.graph import END
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from agent.errors import InvalidMessage, MemoryUnavailable, SessionOwnershipError
 from agent import memory
 from agent.context import Context
+from agent.errors import InvalidMessage, MemoryUnavailable, SessionOwnershipError
 from agent.guard import clean_message
 from agent.nodes import Turn
 from agent.state import State

@@ -8,14 +8,14 @@ from langchain_core.messages import ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
-from agent.errors import MemoryUnavailable
 from agent import facts, memory, memory_index
 from agent.context import Context
+from agent.errors import MemoryUnavailable
 from agent.nodes import Turn
 from agent.ownership import owned_writes
 from agent.state import State
 from agent.tokens import TokenCounter
-from agent.tools import MAX_FACT_CHARS, FactCategory
+from agent.tools import FactCategory, MAX_FACT_CHARS
 
 CATEGORIES = set(get_args(FactCategory))
 MAX_FACTS_PER_TURN = 5

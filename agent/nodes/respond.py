@@ -7,16 +7,15 @@ from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
-from agent.errors import BudgetExceeded
-from agent.budget import TOOL_SCHEMAS
 from agent.context import Context
+from agent.errors import BudgetExceeded
 from agent.models import call_model
 from agent.nodes import Turn, newest_customer_index, prompt_of
 from agent.privacy import with_notice
-from agent.state import State
 from agent.prompts import NO_ANSWER
+from agent.state import State
 from agent.tokens import TokenCounter
-from agent.tools import MEMORY_TOOLS
+from agent.tools import MEMORY_TOOLS, TOOL_SCHEMAS
 
 
 def make_respond(model: BaseChatModel, counter: TokenCounter):

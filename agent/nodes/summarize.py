@@ -23,13 +23,14 @@ from langchain_core.messages import (
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
-from agent.budget import TOOL_SCHEMAS, Budget
+from agent.budget import Budget
 from agent.context import Context
 from agent.models import call_model
 from agent.nodes import Turn, newest_customer_index, prompt_of
 from agent.prompts import NO_SUMMARY, SUMMARIZE, TRANSCRIPT_HEADING
 from agent.state import State
 from agent.tokens import TokenCounter, message_text
+from agent.tools import TOOL_SCHEMAS
 
 SPEAKERS = {"human": "Customer", "ai": "Assistant", "tool": "Tool"}
 

@@ -11,10 +11,10 @@ from langchain_openai.chat_models.base import _convert_dict_to_message
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 
-from agent.errors import InvalidContext, InvalidMessage, ModelUnavailable
 from agent import build_graph, memory
-from agent.budget import TOOL_SCHEMAS
 from agent.context import Context
+from agent.errors import InvalidContext, InvalidMessage, ModelUnavailable
+from agent.tools import TOOL_SCHEMAS
 
 
 from agent.prompts import NEW_CUSTOMER

@@ -10,8 +10,8 @@ import pytest
 
 import checkpointers
 import stores
-from agent.errors import ModelUnavailable, SessionOwnershipError, SessionUnavailable
 from agent import build_graph
+from agent.errors import ModelUnavailable, SessionOwnershipError, SessionUnavailable
 
 
 from agent.sessions import Sessions

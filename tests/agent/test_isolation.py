@@ -10,8 +10,8 @@ from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
 import stores
-from agent.errors import InvalidContext, SessionOwnershipError, SessionUnavailable
 from agent import build_graph, memory
+from agent.errors import InvalidContext, SessionOwnershipError, SessionUnavailable
 
 
 from agent.sessions import Sessions, new_session_id

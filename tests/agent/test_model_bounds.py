@@ -9,9 +9,9 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 
-from agent.errors import ModelUnavailable
 from agent import build_graph, memory
 from agent.budget import budget_for
+from agent.errors import ModelUnavailable
 
 from agent.sessions import Sessions
 

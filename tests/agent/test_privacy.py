@@ -14,11 +14,10 @@ from langgraph.store.memory import InMemoryStore
 
 import checkpointers
 import stores
-from agent.offline_model import OfflineBankModel
-from agent import build_graph, memory, persistence
-from agent import settings
+from agent import build_graph, memory, persistence, settings
 from agent.context import Context
 from agent.errors import SettingsError
+from agent.offline_model import OfflineBankModel
 from agent.privacy import NOTICE, add_masked_messages, mask
 from agent.sessions import Sessions
 from tests.support.raw_backends import sqlite_contents
