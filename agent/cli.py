@@ -44,7 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     commands.add_parser("demo", help="Sarah Johnson's memory at work across two processes")
     profile = commands.add_parser("profile", help="show or set a customer's profile")
     profile.add_argument("--customer", required=True)
-    profile.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="fields to set")
+    profile.add_argument("--set", nargs="+", metavar="KEY=VALUE",
+                         help="fields to set; a JSON value (42, true, [\"CDs\"]) keeps its type, anything else is text")
+    profile.add_argument("--unset", nargs="+", metavar="KEY", help="fields to remove")
     listing = commands.add_parser("sessions", help="list a customer's sessions, or delete one")
     listing.add_argument("action", nargs="?", choices=["list", "delete"], default="list")
     listing.add_argument("--customer", required=True)
@@ -56,6 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     end = commands.add_parser("end", help="end a session and record its episode")
     end.add_argument("--customer", required=True)
     end.add_argument("--session", required=True)
+    end.add_argument("--budget", type=int, help="token budget of the episode call (default TOKEN_BUDGET or 8000)")
     store_memory = commands.add_parser("memory", help="maintain long-term memory").add_subparsers(dest="action", required=True)
     finalize = store_memory.add_parser("finalize", help="have the model write the episodes of abandoned sessions (for a scheduler)")
     finalize.add_argument("--idle-minutes", type=float, help="idle time that counts as abandoned (default SESSION_IDLE_MINUTES or 30)")
@@ -127,19 +130,11 @@ async def run(args: argparse.Namespace) -> None:
             customer = Context(customer_id=args.customer).customer_id
             known = await memory.aload(store, customer)
             profile = dict(known.profile or {})
-            if args.set:
-                changes = {}
-                for pair in args.set:
-                    try:
-                        pair.encode("utf-8")
-                    except UnicodeEncodeError:
-                        raise InvalidMessage("profile fields must be valid UTF-8 text; please retype them") from None
-                    key, sep, value = pair.partition("=")
-                    if not sep or not key.strip():
-                        raise InvalidMessage(f"expected KEY=VALUE, got {pair!r}")
-                    changes[key.strip()] = value.strip()
-                profile = await stores.aupdate_item(store, memory.profile_namespace(customer), memory.PROFILE_KEY,
-                                                    lambda current: {**(current or {}), **changes})
+            if args.set or args.unset:
+                changes, removed = profile_edit(args.set or [], args.unset or [])
+                profile = await stores.aupdate_item(
+                    store, memory.profile_namespace(customer), memory.PROFILE_KEY,
+                    lambda current: {k: v for k, v in {**(current or {}), **changes}.items() if k not in removed})
             print(json.dumps(profile, indent=2, ensure_ascii=False))
         elif args.command == "sessions" and args.action == "delete":
             if not args.session:
@@ -163,8 +158,32 @@ async def run(args: argparse.Namespace) -> None:
             erased = await sessions.erase_customer(args.customer)
             print(f"customer {args.customer} erased: {erased['sessions']} sessions, {erased['memory_items']} memory items")
         elif args.command == "end":
-            episode = await sessions.end(args.customer, args.session)
+            episode = await sessions.end(args.customer, args.session, token_budget=args.budget)
             print(f"session {args.session} ended: {episode['summary']}")
+
+
+def profile_edit(pairs: list[str], unset: list[str]) -> tuple[dict, set[str]]:
+    """The fields ``profile --set KEY=VALUE`` sets (a JSON value keeps its type:
+    42, true, ["CDs"]; anything else is text), masked like every stored value,
+    and the keys ``--unset`` removes."""
+    from agent.privacy import mask_value
+
+    changes = {}
+    for pair in [*pairs, *unset]:
+        try:
+            pair.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidMessage("profile fields must be valid UTF-8 text; please retype them") from None
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidMessage(f"expected KEY=VALUE, got {pair!r}")
+        try:
+            typed = json.loads(value)
+        except ValueError:
+            typed = None
+        changes[key.strip()] = value.strip() if typed is None else typed
+    return mask_value(changes), {key.strip() for key in unset}
 
 
 async def memory_command(sessions: Sessions, args: argparse.Namespace) -> None:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 from langchain_core.language_models import BaseChatModel
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
@@ -50,4 +52,14 @@ def build_graph(
     builder.add_conditional_edges("respond", route_after_respond, ["remember-facts", "record-episode"])
     builder.add_edge("remember-facts", "summarize-if-over-token-budget")
     builder.add_edge("record-episode", END)
-    return builder.compile(checkpointer=mask_persisted(checkpointer), store=store, name="bank-agent")
+    graph = builder.compile(checkpointer=mask_persisted(checkpointer), store=store, name="bank-agent")
+    _models[graph] = model
+    return graph
+
+
+_models: "weakref.WeakKeyDictionary[CompiledStateGraph, BaseChatModel]" = weakref.WeakKeyDictionary()
+
+
+def model_of(graph: CompiledStateGraph) -> BaseChatModel:
+    """The model ``build_graph`` gave ``graph`` (the environment's for a graph built elsewhere)."""
+    return _models.get(graph) or default_model()

@@ -25,8 +25,9 @@ from agent.budget import budget_for
 from agent.calls import call, run_sync
 from agent.context import Context
 from agent.errors import MemoryUnavailable, SessionOwnershipError, SessionUnavailable
+from agent.graph import model_of
 from agent.guard import clean_message
-from agent.models import call_model, default_model, model_name_of
+from agent.models import call_model, model_name_of
 
 from agent.nodes.record_episode import episode_of
 from agent.nodes.summarize import transcript_lines
@@ -70,7 +71,8 @@ class Sessions:
     def __init__(self, graph: CompiledStateGraph, model: BaseChatModel | None = None):
         self.lease = lease_for(graph.checkpointer)
         self.graph = graph.copy({"checkpointer": self.lease.fenced(graph.checkpointer)})
-        self.model = model or default_model()
+        # The graph's own model writes the episode, as it answers the turns.
+        self.model = model or model_of(graph)
         self.counter = counter_for(model_name_of(self.model))
 
     def _config(self, session_id: str, customer_id: str) -> dict:
@@ -163,11 +165,12 @@ class Sessions:
                                     None, self._config(session_id, context.customer_id), context=context)
         return Reply(session_id, str(result["messages"][-1].content))
 
-    async def end(self, customer_id: str, session_id: str) -> dict:
+    async def end(self, customer_id: str, session_id: str, *, token_budget: int | None = None) -> dict:
         """Close the session: the model writes its episode sentence (one call per
-        session), the episode is marked ended and the session takes no more turns.
-        Refused with ``MemoryUnavailable`` while the store cannot take the record."""
-        context = Context(customer_id=customer_id)
+        session, within ``token_budget``), the episode is marked ended and the
+        session takes no more turns. Refused with ``MemoryUnavailable`` while the
+        store cannot take the record."""
+        context = Context(customer_id=customer_id, token_budget=token_budget)
         async with self._turn(session_id):
             values = (await self._state(context, session_id))["values"]
             recent = "\n".join(transcript_lines(values.get("messages", [])))
