@@ -26,13 +26,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
 from langgraph_sdk import Auth
 
+from agent import settings
 from agent.context import validate_customer_id
 from agent.errors import InvalidContext
 
@@ -70,12 +70,12 @@ class TokenRules:
 
     @classmethod
     def from_env(cls) -> TokenRules:
-        jwks_url = os.environ.get("AUTH_JWKS_URL")
+        config = settings.auth_settings()
         return cls(
-            secret=os.environ.get("AUTH_JWT_SECRET") or None,
-            jwks=jwt.PyJWKClient(jwks_url) if jwks_url else None,
-            issuer=os.environ.get("AUTH_JWT_ISSUER") or None,
-            audience=os.environ.get("AUTH_JWT_AUDIENCE") or None,
+            secret=config.jwt_secret,
+            jwks=jwt.PyJWKClient(config.jwks_url) if config.jwks_url else None,
+            issuer=config.issuer,
+            audience=config.audience,
         )
 
     async def claims(self, token: str) -> dict[str, Any]:
@@ -96,7 +96,7 @@ class TokenRules:
 @functools.cache
 def token_rules() -> TokenRules | None:
     """The server's token rules; None when authorization is explicitly off."""
-    if os.environ.get("AUTH_DISABLED") == "1":
+    if settings.auth_settings().disabled:
         logger.warning("AUTH_DISABLED=1: the API server serves every caller as staff")
         return None
     rules = TokenRules.from_env()

@@ -106,6 +106,25 @@ def model_timeout() -> float:
     return _number("MODEL_TIMEOUT_SECONDS", 60, minimum=0.1)
 
 
+@dataclass(frozen=True)
+class AuthSettings:
+    """How the API server checks bearer tokens (``agent/auth.py``)."""
+
+    jwt_secret: str | None
+    jwks_url: str | None
+    issuer: str | None
+    audience: str | None
+    disabled: bool
+
+
+def auth_settings() -> AuthSettings:
+    return AuthSettings(
+        jwt_secret=_text("AUTH_JWT_SECRET"), jwks_url=_text("AUTH_JWKS_URL"),
+        issuer=_text("AUTH_JWT_ISSUER"), audience=_text("AUTH_JWT_AUDIENCE"),
+        disabled=_text("AUTH_DISABLED") == "1",
+    )
+
+
 def token_budget() -> int:
     """``TOKEN_BUDGET``: the default most tokens a prompt may hold."""
     return int(_number("TOKEN_BUDGET", 8000, minimum=1, integer=True))
