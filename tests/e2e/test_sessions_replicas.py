@@ -1,16 +1,11 @@
 """One session answered in turn by three agent processes ("servers A, B, C")
-sharing only Redis and Cosmos DB, compared with the same conversation run in
-one process."""
+sharing only Redis and Cosmos DB, compared with the same conversation answered
+by one agent process."""
 
 from __future__ import annotations
 
 import pytest
 
-from agent import memory
-from agent.graph import build_graph
-from agent.models import default_model
-from agent.persistence import open_memory
-from agent.sessions import Sessions
 from tests.support.fixtures_e2e import comparable, session_of, without_call_ids
 
 PROFILE = {"name": "Ana Lima", "tier": "Gold"}
@@ -29,20 +24,20 @@ BUDGET = "1200"  # sized so the summariser first runs on the last turn
 LEARNED_BY_B = 'product_interest "I am interested in a 12-month CD"'
 
 
-async def run_in_one_process(customer: str) -> str:
-    """The same conversation through ``Sessions`` in this process; its thread id."""
-    model = default_model()
-    async with open_memory() as (saver, store):
-        await store.abatch([memory.profile_put(customer, PROFILE)])
-        sessions = Sessions(build_graph(model=model, checkpointer=saver, store=store), model)
-        session = None
-        for text in MESSAGES:
-            session = (await sessions.send(customer, text, session, token_budget=int(BUDGET))).session_id
-    return session
+def run_in_one_process(world) -> str:
+    """The same conversation answered by one agent process (a fresh customer); its session id."""
+    customer = world.new_customer()
+    profile = world.run("profile", "--customer", customer, "--set", *(f"{k}={v}" for k, v in PROFILE.items()))
+    assert profile.returncode == 0, profile.stderr
+    server = world.replica(customer, None, "--budget", BUDGET)
+    for text in MESSAGES:
+        server.say(text)
+    assert server.close() == 0, server.stderr()
+    return session_of("".join(server.output))
 
 
 @pytest.mark.parametrize("redis_kind", ["redis_modules", "redis_plain"])
-async def test_three_processes_take_turns_on_one_session(redis_kind, request, agent_world_on, monkeypatch):
+async def test_three_processes_take_turns_on_one_session(redis_kind, request, agent_world_on):
     world = agent_world_on(request.getfixturevalue(redis_kind).url)
     model = world.model
     customer = world.new_customer()
@@ -83,9 +78,7 @@ async def test_three_processes_take_turns_on_one_session(redis_kind, request, ag
                for r in turn_requests[-1]), "the last turn was meant to summarise"
     assert replies[0].startswith("[offline model] Hello Ana"), "the first turn greets from the profile"
 
-    for key, value in world.env.items():
-        monkeypatch.setenv(key, value)
-    alone = await run_in_one_process(world.new_customer())
+    alone = run_in_one_process(world)
     replicated, single = await world.snapshot(session), await world.snapshot(alone)
     assert replicated.next == single.next == ()
     got, want = replicated.values, single.values
