@@ -81,7 +81,7 @@ class CustomerMemory:
 async def bounded(operation):
     """``operation``'s result, or ``MemoryUnavailable`` once the store fails or
     takes longer than ``MEMORY_TIMEOUT_SECONDS``."""
-    circuit = store_circuit.current.get()
+    circuit = store_circuit.of_this_turn()
     if circuit is not None and circuit.tripped:
         operation.close()
         raise MemoryUnavailable("the store already failed in this turn")

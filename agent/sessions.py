@@ -33,7 +33,7 @@ from agent.nodes.record_episode import episode_of
 from agent.nodes.summarize import transcript_lines
 from agent.ownership import owned_writes
 from agent.prompts import EPISODE, NO_SUMMARY
-from agent.store_circuit import one_store_wait
+from agent.store_circuit import begin_turn
 from agent.tokens import counter_for
 from checkpointers.lease import SessionBusy, busy_wait_seconds, lease_for
 
@@ -149,9 +149,8 @@ class Sessions:
                     f"the last turn of session {shown(session_id)} was interrupted: retry it before sending more"
                 )
             config = self._config(session_id, context.customer_id)
-            with one_store_wait():
-                result = await call(self.graph.invoke, self.graph.ainvoke,
-                                    {"messages": [HumanMessage(text)]}, config, context=context)
+            result = await call(self.graph.invoke, self.graph.ainvoke,
+                                {"messages": [HumanMessage(text)]}, config, context=context)
         return Reply(session_id, str(result["messages"][-1].content))
 
     async def retry(self, customer_id: str, session_id: str) -> Reply:
@@ -160,9 +159,9 @@ class Sessions:
         await self._state(context, session_id)
         async with self._turn(session_id, wait=0):
             await self._state(context, session_id)
-            with one_store_wait():
-                result = await call(self.graph.invoke, self.graph.ainvoke,
-                                    None, self._config(session_id, context.customer_id), context=context)
+            begin_turn(session_id)  # a retried turn may wait for the store again
+            result = await call(self.graph.invoke, self.graph.ainvoke,
+                                None, self._config(session_id, context.customer_id), context=context)
         return Reply(session_id, str(result["messages"][-1].content))
 
     async def end(self, customer_id: str, session_id: str, *, token_budget: int | None = None) -> dict:

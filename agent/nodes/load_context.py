@@ -16,6 +16,7 @@ from agent.errors import InvalidMessage, MemoryUnavailable, SessionOwnershipErro
 from agent.guard import clean_message
 from agent.nodes import Turn
 from agent.state import State
+from agent.store_circuit import begin_turn
 from agent.tokens import TokenCounter
 
 NEXT = "summarize-if-over-token-budget"
@@ -35,6 +36,7 @@ def this_turns_messages(state: State) -> list[BaseMessage]:
 def make_load_context(counter: TokenCounter):
     async def load_context(state: State, config: RunnableConfig, runtime: Runtime[Context]) -> Command:
         turn = Turn.of(runtime, config, counter)
+        begin_turn(turn.thread_id)
         owner = state.get("customer_id")
         if owner and owner != turn.customer_id:
             raise SessionOwnershipError("this session belongs to another customer")

@@ -7,6 +7,7 @@ import signal
 import time
 
 import pytest
+from langchain_core.messages import HumanMessage
 from azure.core.pipeline.transport import AioHttpTransport
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
@@ -153,19 +154,30 @@ def test_the_cli_answers_degraded_when_cosmos_is_down_at_startup(tmp_path, scrip
     assert profile.returncode != 0 and len(errors) == 1 and "Traceback" not in profile.stderr, profile.stderr
 
 
-async def test_a_turn_waits_for_a_stalled_store_at_most_once(own_cosmos, model, monkeypatch):
+@pytest.mark.parametrize("front", ["Sessions", "graph"])
+async def test_a_turn_waits_for_a_stalled_store_at_most_once(own_cosmos, model, monkeypatch, front):
+    """Through ``Sessions`` and straight through the graph, as the API server runs it."""
     monkeypatch.setenv("MEMORY_TIMEOUT_SECONDS", "2")
     async with stores.aconnect(f"{own_cosmos.url}/bank/memory?tls=insecure") as store:
-        sessions = Sessions(build_graph(model=model, checkpointer=InMemorySaver(), store=store), model)
+        graph = build_graph(model=model, checkpointer=InMemorySaver(), store=store)
+        sessions = Sessions(graph, model)
         first = await sessions.send("C-1", "Hello")
+
+        async def send(text: str) -> str:
+            if front == "Sessions":
+                return (await sessions.send("C-1", text, first.session_id)).text
+            config = {"configurable": {"thread_id": first.session_id}}
+            result = await graph.ainvoke({"messages": [HumanMessage(text)]}, config, context={"customer_id": "C-1"})
+            return str(result["messages"][-1].content)
+
         own_cosmos.process.send_signal(signal.SIGSTOP)
         started = time.monotonic()
         # load-context, remember-facts and record-episode all reach for the store.
-        degraded = await sessions.send("C-1", "I prefer paper statements.", first.session_id)
+        degraded = await send("I prefer paper statements.")
         waited = time.monotonic() - started
-        assert "temporarily unavailable" in degraded.text
+        assert "temporarily unavailable" in degraded
         assert waited < 4, f"waited {waited:.1f} s: more than one MEMORY_TIMEOUT_SECONDS"
         own_cosmos.process.send_signal(signal.SIGCONT)
-        await sessions.send("C-1", "Thanks!", first.session_id)
+        await send("Thanks!")
         facts = await store.asearch(memory.facts_namespace("C-1"))
     assert [f.value["fact"] for f in facts] == ["I prefer paper statements"], "the deferred write went out"
