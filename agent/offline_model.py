@@ -9,9 +9,9 @@ the ``remember_fact`` tool, and writes summaries and episode records.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-import uuid
 from typing import Any, Sequence
 
 from langchain_core.language_models import BaseChatModel
@@ -100,9 +100,13 @@ def _answer(system: str, messages: list[BaseMessage], *, can_call_tools: bool) -
     if can_call_tools and not isinstance(messages[-1], ToolMessage):
         facts = _learned_facts(question)
         if facts:
+            # Ids from the conversation so far, not random: the same conversation
+            # gets the same prompts, token counts and summaries on every run.
+            seen = "\n".join(str(m.content) for m in customers)
             calls = [
-                {"name": "remember_fact", "args": {"category": c, "fact": f}, "id": f"call_{uuid.uuid4().hex[:12]}"}
-                for c, f in facts
+                {"name": "remember_fact", "args": {"category": c, "fact": f},
+                 "id": "call_" + hashlib.sha256(f"{seen}\n{n}\n{f}".encode()).hexdigest()[:12]}
+                for n, (c, f) in enumerate(facts)
             ]
             return AIMessage(content="", tool_calls=calls)
     profile = _profile(system)
