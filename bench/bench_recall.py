@@ -30,7 +30,7 @@ from pathlib import Path
 import stores
 from agent import memory, memory_index
 from agent.budget import budget_for
-from agent.context import default_token_budget
+from agent.settings import token_budget
 from agent.memory import CustomerMemory
 from agent.tokens import counter_for
 
@@ -160,7 +160,7 @@ async def recall_table(store) -> dict[str, list[tuple[bool, float]]]:
     writes, questions = customer()
     await store.abatch(writes)
     counter = counter_for("gpt-4o-mini")
-    limit = budget_for(default_token_budget(), counter).memory_limit
+    limit = budget_for(token_budget(), counter).memory_limit
     profile, index = await memory_index.aindex(store, "B-1")
     results = {}
     for name, weights in RANKINGS.items():
@@ -190,7 +190,7 @@ async def latency(size: int, turns: int = 100) -> dict[str, float]:
         else:
             writes.append(memory.episode_put("L-1", {"session_id": f"s-{n}", "started_at": stamp, "summary": text, "status": "ended"}))
     counter = counter_for("gpt-4o-mini")
-    limit = budget_for(default_token_budget(), counter).memory_limit
+    limit = budget_for(token_budget(), counter).memory_limit
     with tempfile.TemporaryDirectory() as folder:
         async with stores.aconnect(f"sqlite:///{folder}/store.db") as store:
             for start in range(0, len(writes), 1000):
