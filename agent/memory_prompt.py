@@ -19,15 +19,16 @@ import re
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from agent.prompts import MEMORY_DATA_NOTE, MEMORY_UNAVAILABLE, NEW_CUSTOMER
+from agent.prompts import (
+    EPISODES_HEADING, FACTS_HEADING, MEMORY_DATA_NOTE, MEMORY_HEADING, MEMORY_UNAVAILABLE, NEW_CUSTOMER,
+    PROFILE_HEADING,
+)
 from agent.recall import Memo
 from agent.tokens import TokenCounter
 
 if TYPE_CHECKING:
     from agent.memory import CustomerMemory
 
-FACTS_HEADING = "### Known facts"
-EPISODES_HEADING = "### Past sessions"
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 WORD = re.compile(r"[a-z_]{1,40}")
 RESERVE = 24  # room for the "not shown" notes
@@ -96,7 +97,7 @@ def render(memory: "CustomerMemory | None", counter: TokenCounter, limit: int) -
     if memory.is_new:
         return NEW_CUSTOMER
     profile = memory.profile or {}
-    lines = ["## Customer memory", MEMORY_DATA_NOTE, "### Profile"]
+    lines = [MEMORY_HEADING, MEMORY_DATA_NOTE, PROFILE_HEADING]
     lines += [f"- {quoted(key)}: {quoted(value)}" for key, value in profile.items()] or ["- (no profile on file)"]
     profile_text = counter.truncate("\n".join(lines), limit - RESERVE)
     spare = limit - RESERVE - counter.text(profile_text) - counter.text(f"\n{FACTS_HEADING}\n{EPISODES_HEADING}")

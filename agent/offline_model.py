@@ -25,6 +25,10 @@ from langchain_core.messages import (
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
+from agent.prompts import (
+    EPISODE_TASK, EPISODES_HEADING, FACTS_HEADING, MEMORY_UNAVAILABLE, PREVIOUS_SUMMARY_HEADING, PROFILE_HEADING,
+    SUMMARIZE_TASK,
+)
 from agent.topics import describe, topics_in
 
 LABEL = "[offline model] "
@@ -55,9 +59,9 @@ class OfflineBankModel(BaseChatModel):
 
     def _generate(self, messages: list[BaseMessage], stop=None, run_manager=None, **kwargs: Any) -> ChatResult:
         system = messages[0].content if messages and isinstance(messages[0], SystemMessage) else ""
-        if "## Task: extend the conversation summary" in system:
+        if SUMMARIZE_TASK in system:
             reply = AIMessage(content=_extend_summary(system, messages[1:]))
-        elif "## Task: write the episode record" in system:
+        elif EPISODE_TASK in system:
             said = re.findall(r"Customer: ([^\n]*)", system)
             reply = AIMessage(content=describe(topics_in("\n".join(said))))
         else:
@@ -71,19 +75,19 @@ def _section(system: str, heading: str) -> list[str]:
 
 
 def _profile(system: str) -> dict[str, str]:
-    pairs = [json.loads("{" + line + "}") for line in _section(system, "### Profile") if line.startswith('"')]
+    pairs = [json.loads("{" + line + "}") for line in _section(system, PROFILE_HEADING) if line.startswith('"')]
     return {str(key).strip().lower(): str(value).strip() for pair in pairs for key, value in pair.items()}
 
 
 def _facts(system: str) -> list[str]:
     """Known facts as "[category] text" (the prompt shows them as data: ``[id …] category "text"``)."""
     return [f"[{category}] {json.loads(text)}"
-            for line in _section(system, "### Known facts") for category, text in FACT_ENTRY.findall(line)]
+            for line in _section(system, FACTS_HEADING) for category, text in FACT_ENTRY.findall(line)]
 
 
 def _episodes(system: str) -> list[str]:
     """Past sessions' records, newest day first."""
-    return [json.loads(text) for line in _section(system, "### Past sessions") for text in QUOTED.findall(line)]
+    return [json.loads(text) for line in _section(system, EPISODES_HEADING) for text in QUOTED.findall(line)]
 
 
 def _learned_facts(text: str) -> list[tuple[str, str]]:
@@ -122,7 +126,7 @@ def _answer(system: str, messages: list[BaseMessage], *, can_call_tools: bool) -
             parts.append(f"Hello {name}, good to see you again!" if name else "Hello again!")
             if episodes and not RECALL.search(question):
                 parts.append(f"Our last conversation: {episodes[0]}")
-    if "## Customer memory\nTemporarily unavailable" in system:
+    if MEMORY_UNAVAILABLE in system:
         parts.append("(Your history with us is temporarily unavailable, so I can't look it up right now.)")
     if isinstance(messages[-1], ToolMessage):
         parts.append("I've noted that for the future.")
@@ -170,7 +174,7 @@ def _topic_reply(question: str, profile: dict, facts: list[str], episodes: list[
 
 def _extend_summary(system: str, messages: list[BaseMessage]) -> str:
     words = int(re.search(r"under\s+(\d+)\s+words", system).group(1))
-    previous = system.split("## Previous summary\n", 1)[-1].strip()
+    previous = system.split(f"{PREVIOUS_SUMMARY_HEADING}\n", 1)[-1].strip()
     bullets = [line for line in previous.splitlines() if line.startswith("- ")]
     transcript = messages[-1].content if messages else ""
     for line in str(transcript).splitlines():
