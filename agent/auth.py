@@ -35,6 +35,7 @@ from langgraph_sdk import Auth
 from agent import settings
 from agent.context import validate_customer_id
 from agent.errors import InvalidContext
+from agent.nodes import END_SESSION
 
 STAFF = "staff"
 CUSTOMER = "customer"
@@ -205,6 +206,9 @@ async def own_threads(ctx: Auth.types.AuthContext, value: Any):
     return owned_by(ctx)
 
 
+ENDING_COMMANDS = ({"goto": END_SESSION}, {"goto": [END_SESSION]})
+
+
 @auth.on.threads.create_run
 async def run_as_self(ctx: Auth.types.AuthContext, value: Auth.types.on.threads.create_run.value):
     """A customer runs the graph on their own threads, as themselves."""
@@ -217,6 +221,11 @@ async def run_as_self(ctx: Auth.types.AuthContext, value: Auth.types.on.threads.
     for claimed in (context.get("customer_id"), configurable.get("customer_id")):
         if claimed not in (None, "", customer_id):
             raise refused(403, "a run's customer_id must be your own")
+    command = {key: given for key, given in (kwargs.get("command") or {}).items() if given not in (None, [], {})}
+    if command and command not in ENDING_COMMANDS:
+        # A command's ``update`` writes any field of the conversation (owner,
+        # deferred writes, the ended flag), as a state write would.
+        raise refused(403, f'customers send a message, or end the session with command {{"goto": "{END_SESSION}"}}')
     if value.get("thread_id") is not None:
         await check_conversation_owner(value["thread_id"], customer_id)
     kwargs["context"] = {**context, "customer_id": customer_id}

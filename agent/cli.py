@@ -119,7 +119,7 @@ async def run(args: argparse.Namespace) -> None:
 
     model = default_model()
     async with open_memory() as (saver, store):
-        sessions = Sessions(build_graph(model=model, checkpointer=saver, store=store), model)
+        sessions = Sessions(build_graph(model=model, checkpointer=saver, store=store))
         if args.command == "chat":
             await chat(sessions, args)
         elif args.command == "demo":
@@ -159,7 +159,7 @@ async def run(args: argparse.Namespace) -> None:
             print(f"customer {args.customer} erased: {erased['sessions']} sessions, {erased['memory_items']} memory items")
         elif args.command == "end":
             episode = await sessions.end(args.customer, args.session, token_budget=args.budget)
-            print(f"session {args.session} ended: {episode['summary']}")
+            print(f"session {args.session} ended: {episode['summary'] if episode else 'it had no turns to record'}")
 
 
 def profile_edit(pairs: list[str], unset: list[str]) -> tuple[dict, set[str]]:

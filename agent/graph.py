@@ -1,5 +1,7 @@
-"""The agent's graph: load-context -> summarize-if-over-token-budget -> respond
-(-> remember-facts -> summarize... when the model learns a fact) -> record-episode."""
+"""The agent's graph: a turn runs load-context -> summarize-if-over-token-budget
+-> respond (-> remember-facts -> summarize... when the model learns a fact) ->
+record-episode; ending a session runs end-session alone
+(``Command(goto="end-session")``)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from langgraph.store.base import BaseStore
 from agent.calls import node
 from agent.context import Context
 from agent.models import default_model, model_name_of
+from agent.nodes import END_SESSION
+from agent.nodes.end_session import make_end_session
 from agent.nodes.load_context import make_load_context
 from agent.nodes.record_episode import make_record_episode
 from agent.nodes.remember_facts import make_remember_facts
@@ -47,11 +51,13 @@ def build_graph(
     builder.add_node("respond", node(make_respond(model, counter)))
     builder.add_node("remember-facts", node(make_remember_facts(counter)))
     builder.add_node("record-episode", node(make_record_episode(counter)))
+    builder.add_node(END_SESSION, node(make_end_session(model, counter)))
     builder.add_edge(START, "load-context")
     builder.add_edge("summarize-if-over-token-budget", "respond")
     builder.add_conditional_edges("respond", route_after_respond, ["remember-facts", "record-episode"])
     builder.add_edge("remember-facts", "summarize-if-over-token-budget")
     builder.add_edge("record-episode", END)
+    builder.add_edge(END_SESSION, END)
     graph = builder.compile(checkpointer=mask_persisted(checkpointer), store=store, name="bank-agent")
     _models[graph] = model
     return graph

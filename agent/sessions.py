@@ -14,25 +14,21 @@ import functools
 import inspect
 import uuid
 from dataclasses import dataclass
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.messages import HumanMessage
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command
 
 from agent import data_rights, episodes, memory
 from agent.budget import budget_for
 from agent.calls import call, run_sync
 from agent.context import Context
-from agent.errors import MemoryUnavailable, SessionOwnershipError, SessionUnavailable
+from agent.errors import SessionOwnershipError, SessionUnavailable
 from agent.graph import model_of
 from agent.guard import clean_message
-from agent.models import call_model, model_name_of
-
-from agent.nodes.record_episode import episode_of
-from agent.nodes.summarize import transcript_lines
-from agent.ownership import owned_writes
-from agent.prompts import EPISODE, NO_SUMMARY
+from agent.models import model_name_of
+from agent.nodes import END_SESSION
 from agent.store_circuit import begin_turn
 from agent.tokens import counter_for
 from checkpointers.lease import SessionBusy, busy_wait_seconds, lease_for
@@ -68,12 +64,11 @@ def new_session_id() -> str:
 class Sessions:
     """Starts, continues, retries and ends customer sessions on a compiled graph."""
 
-    def __init__(self, graph: CompiledStateGraph, model: BaseChatModel | None = None):
+    def __init__(self, graph: CompiledStateGraph):
         self.lease = lease_for(graph.checkpointer)
         self.graph = graph.copy({"checkpointer": self.lease.fenced(graph.checkpointer)})
-        # The graph's own model writes the episode, as it answers the turns.
-        self.model = model or model_of(graph)
-        self.counter = counter_for(model_name_of(self.model))
+        # Messages are checked against the budget as the graph's model counts tokens.
+        self.counter = counter_for(model_name_of(model_of(graph)))
 
     def _config(self, session_id: str, customer_id: str) -> dict:
         # The owner goes into every checkpoint's metadata, so a customer's
@@ -102,9 +97,15 @@ class Sessions:
         # in ``tasks``. A finished turn's checkpoint has neither.
         return {"values": values, "pending": bool(snapshot.next or snapshot.tasks)}
 
-    async def _bind_owner(self, customer_id: str, session_id: str) -> None:
-        """Create the thread with its owner as its first checkpoint, so no saved
-        state of the session, even a first turn that dies at once, lacks one."""
+    async def _run(self, graph_input: Any, context: Context, session_id: str) -> dict:
+        return await call(self.graph.invoke, self.graph.ainvoke, graph_input,
+                          self._config(session_id, context.customer_id), context=context)
+
+    async def _checkpoint_between_turns(self, customer_id: str, session_id: str) -> None:
+        """Checkpoint the session as between turns, owned by ``customer_id``:
+        a new session's first checkpoint (so no saved state of it, even a first
+        turn that dies at once, lacks its owner), or, before a session ends, one
+        that sets aside a turn that was interrupted and never retried."""
         await call(self.graph.update_state, self.graph.aupdate_state,
                    self._config(session_id, customer_id), {"customer_id": customer_id}, as_node="record-episode")
 
@@ -143,14 +144,12 @@ class Sessions:
             await episodes.finalize_before_new_session(self, context.customer_id)
         async with self._turn(session_id):
             if new:
-                await self._bind_owner(context.customer_id, session_id)
+                await self._checkpoint_between_turns(context.customer_id, session_id)
             elif (await self._state(context, session_id))["pending"]:
                 raise SessionUnavailable(
                     f"the last turn of session {shown(session_id)} was interrupted: retry it before sending more"
                 )
-            config = self._config(session_id, context.customer_id)
-            result = await call(self.graph.invoke, self.graph.ainvoke,
-                                {"messages": [HumanMessage(text)]}, config, context=context)
+            result = await self._run({"messages": [HumanMessage(text)]}, context, session_id)
         return Reply(session_id, str(result["messages"][-1].content))
 
     async def retry(self, customer_id: str, session_id: str) -> Reply:
@@ -160,34 +159,48 @@ class Sessions:
         async with self._turn(session_id, wait=0):
             await self._state(context, session_id)
             begin_turn(session_id)  # a retried turn may wait for the store again
-            result = await call(self.graph.invoke, self.graph.ainvoke,
-                                None, self._config(session_id, context.customer_id), context=context)
+            result = await self._run(None, context, session_id)
         return Reply(session_id, str(result["messages"][-1].content))
 
-    async def end(self, customer_id: str, session_id: str, *, token_budget: int | None = None) -> dict:
-        """Close the session: the model writes its episode sentence (one call per
-        session, within ``token_budget``), the episode is marked ended and the
-        session takes no more turns. Refused with ``MemoryUnavailable`` while the
-        store cannot take the record."""
+    async def end(self, customer_id: str, session_id: str, *, token_budget: int | None = None) -> dict | None:
+        """Close the session through the graph's end-session node: the model
+        writes its episode sentence (one call, within ``token_budget``), the
+        episode is marked ended and the session takes no more turns. Returns
+        the episode. Refused with ``MemoryUnavailable`` while the store cannot
+        take the record; the session then stays open."""
         context = Context(customer_id=customer_id, token_budget=token_budget)
         async with self._turn(session_id):
-            values = (await self._state(context, session_id))["values"]
-            recent = "\n".join(transcript_lines(values.get("messages", [])))
-            summary = f"{values.get('summary') or NO_SUMMARY}\n{recent}"
-            budget = budget_for(context.token_budget, self.counter)
-            prompt = [SystemMessage(EPISODE.format(summary=self.counter.truncate(summary, budget.total // 2)))]
-            sentence: AIMessage = await call_model(self.model.bind(max_tokens=200), prompt)
-            episode = episode_of(
-                values, session_id, values.get("topics", []), values.get("turns", 0),
-                summary=str(sentence.content).strip(), status="ended",
-            )
-            writes = [memory.episode_put(customer_id, episode)]
-            if await memory.awrite(self.graph.store, writes, owned_writes(customer_id, values.get("unsaved_memory"))):
-                raise MemoryUnavailable("long-term memory is unavailable; end the session again later")
-            await call(self.graph.update_state, self.graph.aupdate_state,
-                       self._config(session_id, customer_id), {"ended": True, "unsaved_memory": []},
-                       as_node="record-episode")
-        return episode
+            if (await self._state(context, session_id))["pending"]:
+                await self._checkpoint_between_turns(customer_id, session_id)
+            result = await self._run(Command(goto=END_SESSION), context, session_id)
+        return result.get("episode")
+
+    async def finalize(self, customer_id: str, session_id: str) -> dict | None:
+        """End an abandoned session, live or expired from the checkpointer,
+        unless it has been ended meanwhile: under the session's lease, so of
+        replicas racing to finalise it exactly one writes its episode. Returns
+        the episode written, or None."""
+        context = Context(customer_id=customer_id)
+        store = self.graph.store
+        async with self._turn(session_id, wait=0):
+            current = await memory.bounded(call(store.get, store.aget, memory.episodes_namespace(customer_id), session_id))
+            if current is None or current.value.get("status") != "open":
+                return None
+            snapshot = await call(self.graph.get_state, self.graph.aget_state, self._config(session_id, customer_id))
+            if (snapshot.values.get("customer_id") or customer_id) != customer_id:
+                raise SessionOwnershipError("this session belongs to another customer")
+            # An expired session is ended from its per-turn record, through a
+            # stand-in thread that is deleted afterwards.
+            expired = not snapshot.values
+            if expired or snapshot.next or snapshot.tasks:
+                await self._checkpoint_between_turns(customer_id, session_id)
+            try:
+                result = await self._run(Command(goto=END_SESSION), context, session_id)
+            finally:
+                if expired:
+                    saver = self.graph.checkpointer
+                    await call(saver.delete_thread, saver.adelete_thread, session_id)
+        return result.get("episode")
 
     async def history(self, customer_id: str) -> list[dict]:
         """The customer's sessions (episodes), most recent first."""
@@ -213,8 +226,8 @@ class SyncSessions:
     methods, blocking, on sync persistence (``checkpointers.connect``,
     ``stores.connect``) or async persistence opened on another thread."""
 
-    def __init__(self, graph: CompiledStateGraph, model: BaseChatModel | None = None):
-        self.sessions = Sessions(graph, model)
+    def __init__(self, graph: CompiledStateGraph):
+        self.sessions = Sessions(graph)
 
     def __getattr__(self, name: str):
         method = getattr(self.sessions, name)

@@ -32,6 +32,8 @@ class OutputState(Conversation, total=False):
 
     turns: int
     """Completed customer turns in this session."""
+    episode: dict
+    """The session's episode as written when it ended (end-session)."""
 
 
 class State(Conversation, total=False):
@@ -51,6 +53,8 @@ class State(Conversation, total=False):
     """Banking topics the customer raised this session (for the episode)."""
     ended: bool
     """Set when the session is closed; it then takes no more turns."""
+    episode: dict
+    """The session's episode as written when it ended (end-session)."""
     unsaved_memory: list[dict]
     """Long-term memory writes the store could not take yet; retried every turn."""
     answered_through: str

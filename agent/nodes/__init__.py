@@ -16,6 +16,9 @@ from agent.prompts import NO_SUMMARY, SYSTEM
 from agent.state import State
 from agent.tokens import TokenCounter
 
+END_SESSION = "end-session"
+"""The node a run goes to with ``Command(goto=END_SESSION)`` to end the session."""
+
 
 @dataclass(frozen=True)
 class Turn:

@@ -32,7 +32,7 @@ def store():
 
 @pytest.fixture
 def sessions(model, store):
-    return Sessions(build_graph(model=model, checkpointer=InMemorySaver(), store=store), model)
+    return Sessions(build_graph(model=model, checkpointer=InMemorySaver(), store=store))
 
 
 async def seed_sarah(store) -> None:
@@ -72,7 +72,7 @@ async def test_a_new_customer_gets_the_no_history_context(sessions, fake_openai)
 async def test_azure_client_answers_through_the_deployment_route(store, fake_openai):
     azure = AzureChatOpenAI(azure_endpoint=fake_openai.endpoint, azure_deployment="bank-gpt", api_key="az-test",
                             api_version="2024-10-21", model="gpt-4", max_retries=0)
-    sessions = Sessions(build_graph(model=azure, checkpointer=InMemorySaver(), store=store), azure)
+    sessions = Sessions(build_graph(model=azure, checkpointer=InMemorySaver(), store=store))
     await seed_sarah(store)
     reply = await sessions.send("C-123", "What's my balance?")
     assert fake_openai.requests[0]["path"].startswith("/openai/deployments/bank-gpt/chat/completions")

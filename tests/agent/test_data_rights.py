@@ -41,7 +41,7 @@ async def test_export_then_erase_leaves_nothing_of_the_customer_and_keeps_the_ot
     url, ports = saver_url
     customer, other = f"C-erase-{tmp_path.name[-8:]}", f"C-keep-{tmp_path.name[-8:]}"
     async with checkpointers.aconnect(url) as saver, stores.aconnect(f"sqlite:///{tmp_path / 'store.db'}") as store:
-        sessions = Sessions(build_graph(model=model, checkpointer=saver, store=store), model)
+        sessions = Sessions(build_graph(model=model, checkpointer=saver, store=store))
         done = await sessions.send(customer, "I prefer paper statements, marker quokka-ember.")
         fake_openai.failures = [500, 500, 500]  # the client's retries spent: the turn never finishes
         with pytest.raises(ModelUnavailable):
@@ -78,7 +78,7 @@ async def test_export_then_erase_leaves_nothing_of_the_customer_and_keeps_the_ot
 async def test_deleting_a_session_removes_its_thread_and_episode_only(tmp_path, fake_openai, model):
     async with checkpointers.aconnect(f"sqlite:///{tmp_path / 'c.db'}") as saver, \
             stores.aconnect(f"sqlite:///{tmp_path / 's.db'}") as store:
-        sessions = Sessions(build_graph(model=model, checkpointer=saver, store=store), model)
+        sessions = Sessions(build_graph(model=model, checkpointer=saver, store=store))
         first = await sessions.send("C-1", "I prefer calls, marker heron-basalt.")
         second = await sessions.send("C-1", "What about the kestrel-onyx mortgage?")
         await sessions.delete_session("C-1", first.session_id)

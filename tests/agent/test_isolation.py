@@ -30,7 +30,7 @@ async def cosmos_sessions(cosmos_url, model):
                                          "summary": SECRET_MARKERS[2]}),
             memory.profile_put("C-100", {"name": "Ana Lima", "tier": "Silver"}),
         ])
-        yield Sessions(build_graph(model=model, checkpointer=InMemorySaver(), store=store), model)
+        yield Sessions(build_graph(model=model, checkpointer=InMemorySaver(), store=store))
 
 
 def everything_sent(fake: FakeOpenAI) -> str:

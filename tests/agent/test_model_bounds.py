@@ -18,7 +18,7 @@ from agent.sessions import Sessions
 
 @pytest.fixture
 def sessions(model):
-    return Sessions(build_graph(model=model, checkpointer=InMemorySaver(), store=InMemoryStore()), model)
+    return Sessions(build_graph(model=model, checkpointer=InMemorySaver(), store=InMemoryStore()))
 
 
 async def test_a_model_trickling_its_answer_is_stopped_by_the_whole_call_timeout(sessions, fake_openai, monkeypatch):

@@ -97,7 +97,7 @@ def test_log_records_are_masked_once_the_agent_is_built(caplog):
 async def test_a_turn_keeps_nothing_in_clear_in_checkpoints_store_or_prompts(tmp_path, fake_openai, model):
     async with checkpointers.aconnect(f"sqlite:///{tmp_path / 'c.db'}") as saver, \
             stores.aconnect(f"sqlite:///{tmp_path / 's.db'}") as store:
-        sessions = Sessions(build_graph(model=model, checkpointer=saver, store=store), model)
+        sessions = Sessions(build_graph(model=model, checkpointer=saver, store=store))
         first = await sessions.send("C-1", SENSITIVE)
         second = await sessions.send("C-1", "My PIN is 4410, what now?", first.session_id)
         await sessions.end("C-1", first.session_id)

@@ -27,7 +27,7 @@ async def store(request, tmp_path):
 
 @pytest.fixture
 def sessions(model, store):
-    return Sessions(build_graph(model=model, checkpointer=InMemorySaver(), store=store), model)
+    return Sessions(build_graph(model=model, checkpointer=InMemorySaver(), store=store))
 
 
 def episode(number: int, summary: str, day: str) -> dict:

@@ -20,7 +20,7 @@ OWNER, OTHER = "C-100", "C-999"
 async def sessions(model, tmp_path):
     async with checkpointers.aconnect(f"sqlite:///{tmp_path}/checkpoints.db") as saver:
         async with stores.aconnect(f"sqlite:///{tmp_path}/store.db") as store:
-            yield Sessions(build_graph(model=model, checkpointer=saver, store=store), model)
+            yield Sessions(build_graph(model=model, checkpointer=saver, store=store))
 
 
 def config_of(session_id: str) -> dict:
@@ -78,7 +78,7 @@ async def test_only_one_customer_message_is_taken_and_nothing_else_is_kept(sessi
 def test_the_graph_schemas_expose_only_the_messages():
     graph = build_graph()
     assert set(graph.get_input_jsonschema()["properties"]) == {"messages"}
-    assert set(graph.get_output_jsonschema()["properties"]) == {"messages", "turns"}
+    assert set(graph.get_output_jsonschema()["properties"]) == {"messages", "turns", "episode"}
 
 
 async def test_every_saved_state_names_its_owner_from_the_first_checkpoint(sessions):

@@ -76,7 +76,7 @@ def test_sync_sessions_on_sync_persistence(backend, tmp_path, request, model, fa
     url = (f"sqlite:///{tmp_path / 'c.db'}" if backend == "sqlite"
            else f"{request.getfixturevalue('redis_plain').url}?mode=plain")
     with checkpointers.connect(url) as saver, stores.connect(f"sqlite:///{tmp_path / 's.db'}") as store:
-        sessions = SyncSessions(build_graph(model=model, checkpointer=saver, store=store), model)
+        sessions = SyncSessions(build_graph(model=model, checkpointer=saver, store=store))
         first = sessions.send("C-7", "I am interested in a 12-month CD.")
         second = sessions.send("C-7", "What about mortgages?", first.session_id)
         assert second.session_id == first.session_id and "mortgage" in second.text.lower()

@@ -21,7 +21,7 @@ from checkpointers.lease import LeaseLost, RedisLease
 @pytest.mark.parametrize("saver_url", ["memory://", "sqlite:///{tmp}/checkpoints.db"])
 async def test_concurrent_sends_in_one_process_take_turns(saver_url, tmp_path, model):
     async with checkpointers.aconnect(saver_url.format(tmp=tmp_path)) as saver:
-        sessions = Sessions(build_graph(model=model, checkpointer=saver, store=InMemoryStore()), model)
+        sessions = Sessions(build_graph(model=model, checkpointer=saver, store=InMemoryStore()))
         first = await sessions.send("C-1", "Message 0")
         texts = [f"Message {i}" for i in range(1, 6)]
         await asyncio.gather(*(sessions.send("C-1", text, first.session_id) for text in texts))
@@ -45,7 +45,7 @@ def client_model(scripted_openai):
 async def test_a_turn_longer_than_the_lease_keeps_it_by_renewal(redis_url, client_model, scripted_openai, monkeypatch):
     monkeypatch.setenv("SESSION_LEASE_SECONDS", "1")
     async with checkpointers.aconnect(redis_url) as saver:
-        sessions = Sessions(build_graph(model=client_model, checkpointer=saver, store=InMemoryStore()), client_model)
+        sessions = Sessions(build_graph(model=client_model, checkpointer=saver, store=InMemoryStore()))
         scripted_openai.delay = 2.5  # the model call outlasts two lease lifetimes
         reply = await sessions.send("C-1", "Hello")
         assert reply.text and not await sessions.turn_running(reply.session_id), "answered, and the lease released"
@@ -54,7 +54,7 @@ async def test_a_turn_longer_than_the_lease_keeps_it_by_renewal(redis_url, clien
 async def test_a_turn_whose_lease_was_taken_over_writes_nothing_more(redis_target, redis_url, client_model,
                                                                      scripted_openai):
     async with checkpointers.aconnect(redis_url) as saver:
-        sessions = Sessions(build_graph(model=client_model, checkpointer=saver, store=InMemoryStore()), client_model)
+        sessions = Sessions(build_graph(model=client_model, checkpointer=saver, store=InMemoryStore()))
         first = await sessions.send("C-1", "Hello")
         client = (redis.RedisCluster if redis_target.name == "cluster" else redis.Redis).from_url(redis_url.split("?")[0])
 

@@ -155,6 +155,25 @@ def test_customers_see_and_run_only_their_own_threads(api, world, customers):
     assert status == 200 and human_texts(state["values"]) == ["I am interested in a 12-month CD.", "And mortgage rates?"]
 
 
+def test_customers_end_their_own_session_with_the_end_command_and_send_no_other(api, customers):
+    (a, a_token), (b, b_token) = customers.items()
+    thread = started_thread(api, a, "I am disputing a $50 charge.")
+    as_a, runs = bearer(a_token), f"/threads/{thread}/runs/wait"
+    for command in [{"update": {"customer_id": b}}, {"update": {"ended": False}, "goto": "end-session"},
+                    {"goto": "respond"}, {"resume": "yes"}]:
+        status, refused = api.call("POST", runs, {"assistant_id": "bank_agent", "command": command}, headers=as_a)
+        assert status == 403 and "end-session" in refused["detail"], (command, status, refused)
+    ending = {"assistant_id": "bank_agent", "command": {"goto": "end-session"}}
+    assert api.call("POST", runs, ending, headers=bearer(b_token))[0] == 404, "not another customer's"
+    status, ended = api.call("POST", runs, ending, headers=as_a)
+    assert status == 200 and ended["episode"]["status"] == "ended" and ended["episode"]["session_id"] == thread, ended
+    status, found = api.call("POST", "/store/items/search", {"namespace_prefix": ["customers", a, "episodes"]},
+                             headers=as_a)
+    assert status == 200 and [i["value"]["status"] for i in found["items"]] == ["ended"], found
+    status, refusal = api.call("POST", runs, run_body("One more thing"), headers=as_a)
+    assert status == 200 and "has ended" in refusal["messages"][-1]["content"], refusal
+
+
 def test_customers_find_the_assistant_but_change_nothing_else(api, customers):
     as_a = bearer(next(iter(customers.values())))
     status, assistants = api.call("POST", "/assistants/search", {"graph_id": "bank_agent"}, headers=as_a)
@@ -245,7 +264,7 @@ async def test_a_session_the_cli_started_opens_in_the_api_for_its_owner_only(api
     async with checkpointers.aconnect(world.checkpointer_url) as saver, \
             stores.aconnect(world.store_url) as store:
         model = OfflineBankModel()
-        reply = await Sessions(build_graph(model=model, checkpointer=saver, store=store), model).send(
+        reply = await Sessions(build_graph(model=model, checkpointer=saver, store=store)).send(
             a, "I want to open a savings account.")
     session = str(uuid.UUID(reply.session_id))  # a UUID, which the server requires of thread ids
 

@@ -15,6 +15,7 @@ from langgraph.store.memory import InMemoryStore
 import checkpointers
 import stores
 from agent import build_graph, memory
+from agent.errors import MemoryUnavailable
 from agent.sessions import Sessions
 from tests.support.fixtures_e2e import AgentWorld
 from backends.devservers import CosmosServer, RedisServer, free_port
@@ -55,7 +56,7 @@ async def test_cosmos_unreachable_gives_a_degraded_answer_and_writes_later(own_c
     monkeypatch.setenv("MEMORY_TIMEOUT_SECONDS", "2")
     async with stores.aconnect(f"{own_cosmos.url}/bank/memory?tls=insecure") as store:
         await store.abatch([memory.profile_put("C-1", {"name": "Ana Lima"})])
-        sessions = Sessions(build_graph(model=model, checkpointer=InMemorySaver(), store=store), model)
+        sessions = Sessions(build_graph(model=model, checkpointer=InMemorySaver(), store=store))
         first = await sessions.send("C-1", "Hello")
         assert "Hello Ana" in first.text
 
@@ -84,7 +85,7 @@ async def test_cosmos_throttling_mid_session_degrades_within_the_bound(cosmos_ur
     transport = ThrottlingTransport(connection_verify=False)
     async with stores.aconnect(cosmos_url, transport=transport) as store:
         await store.abatch([memory.profile_put("C-6", {"name": "Ana Lima"})])
-        sessions = Sessions(build_graph(model=model, checkpointer=InMemorySaver(), store=store), model)
+        sessions = Sessions(build_graph(model=model, checkpointer=InMemorySaver(), store=store))
         first = await sessions.send("C-6", "Hello")
         transport.throttled = True
         started = time.monotonic()
@@ -97,13 +98,31 @@ async def test_cosmos_throttling_mid_session_degrades_within_the_bound(cosmos_ur
     assert [f.value["fact"] for f in facts] == ["I prefer email"] and episode.value["turns"] == 3
 
 
+async def test_ending_a_session_while_cosmos_throttles_keeps_it_open_and_loses_nothing(cosmos_url, model, monkeypatch):
+    monkeypatch.setenv("MEMORY_TIMEOUT_SECONDS", "2")
+    transport = ThrottlingTransport(connection_verify=False)
+    async with stores.aconnect(cosmos_url, transport=transport) as store:
+        sessions = Sessions(build_graph(model=model, checkpointer=InMemorySaver(), store=store))
+        first = await sessions.send("C-14", "Any fees on my savings account?")
+        transport.throttled = True
+        with pytest.raises(MemoryUnavailable, match="end the session again later"):
+            await sessions.end("C-14", first.session_id)
+        transport.throttled = False
+        config = {"configurable": {"thread_id": first.session_id}}
+        assert not (await sessions.graph.aget_state(config)).values.get("ended"), "the session stays open"
+        await sessions.send("C-14", "And on my current account?", first.session_id)  # it still takes turns
+        episode = await sessions.end("C-14", first.session_id)
+        stored = await store.aget(memory.episodes_namespace("C-14"), first.session_id)
+    assert stored.value == episode and episode["status"] == "ended" and episode["turns"] == 2
+
+
 async def test_model_timeouts_are_retried_then_reported(fake_openai, monkeypatch):
     from langchain_openai import ChatOpenAI
 
     from agent.models import ModelUnavailable
 
     slow = ChatOpenAI(model="gpt-4", base_url=fake_openai.base_url, api_key="sk-test", max_retries=1, timeout=0.5)
-    sessions = Sessions(build_graph(model=slow, checkpointer=InMemorySaver(), store=InMemoryStore()), slow)
+    sessions = Sessions(build_graph(model=slow, checkpointer=InMemorySaver(), store=InMemoryStore()))
     fake_openai.delay = 2
     started = time.monotonic()
     with pytest.raises(ModelUnavailable, match="Timeout"):
@@ -115,7 +134,7 @@ async def test_cosmos_down_at_the_start_of_a_session_still_answers(own_cosmos, m
     monkeypatch.setenv("MEMORY_TIMEOUT_SECONDS", "2")
     async with stores.aconnect(f"{own_cosmos.url}/bank/memory?tls=insecure") as store:
         own_cosmos.stop()
-        sessions = Sessions(build_graph(model=model, checkpointer=InMemorySaver(), store=store), model)
+        sessions = Sessions(build_graph(model=model, checkpointer=InMemorySaver(), store=store))
         started = time.monotonic()
         reply = await sessions.send("C-2", "What's my balance?")
         assert time.monotonic() - started < 15
@@ -125,7 +144,7 @@ async def test_cosmos_down_at_the_start_of_a_session_still_answers(own_cosmos, m
 async def test_redis_unreachable_mid_session_is_a_clear_bounded_error(own_redis, model):
     url = f"{own_redis.url}?mode=plain&timeout=2&connect_timeout=2"
     async with checkpointers.aconnect(url) as saver:
-        sessions = Sessions(build_graph(model=model, checkpointer=saver, store=InMemoryStore()), model)
+        sessions = Sessions(build_graph(model=model, checkpointer=saver, store=InMemoryStore()))
         first = await sessions.send("C-3", "Hello")
         own_redis.process.send_signal(signal.SIGSTOP)
         started = time.monotonic()
@@ -160,7 +179,7 @@ async def test_a_turn_waits_for_a_stalled_store_at_most_once(own_cosmos, model, 
     monkeypatch.setenv("MEMORY_TIMEOUT_SECONDS", "2")
     async with stores.aconnect(f"{own_cosmos.url}/bank/memory?tls=insecure") as store:
         graph = build_graph(model=model, checkpointer=InMemorySaver(), store=store)
-        sessions = Sessions(graph, model)
+        sessions = Sessions(graph)
         first = await sessions.send("C-1", "Hello")
 
         async def send(text: str) -> str:

@@ -37,7 +37,7 @@ async def first_turn(world: AgentWorld, customer: str, text: str) -> str:
     """A new session with one turn, started in this process; its id."""
     async with checkpointers.aconnect(world.checkpointer_url) as saver, stores.aconnect(world.store_url) as store:
         model = OfflineBankModel()
-        sessions = Sessions(build_graph(model=model, checkpointer=saver, store=store), model)
+        sessions = Sessions(build_graph(model=model, checkpointer=saver, store=store))
         return (await sessions.send(customer, text, token_budget=int(BUDGET))).session_id
 
 
