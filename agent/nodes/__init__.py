@@ -11,9 +11,10 @@ from langgraph.store.base import BaseStore
 
 from agent.budget import Budget, budget_for
 from agent.context import Context
-from agent.errors import InvalidContext
+from agent.errors import InvalidContext, SessionOwnershipError
 from agent.prompts import NO_SUMMARY, SYSTEM
 from agent.state import State
+from agent.store_circuit import begin_turn
 from agent.tokens import TokenCounter
 
 END_SESSION = "end-session"
@@ -40,6 +41,17 @@ class Turn:
         if not thread_id:
             raise InvalidContext("a session (thread_id) is required to run the agent")
         return cls(context.customer_id, str(thread_id), budget_for(context.token_budget, counter), runtime.store)
+
+    @classmethod
+    def begin(cls, state: State, runtime: Runtime[Context], config: RunnableConfig, counter: TokenCounter) -> "Turn":
+        """``of``, for the run's first node: the session's store circuit is
+        reset and the session must belong to the run's customer."""
+        turn = cls.of(runtime, config, counter)
+        begin_turn(turn.thread_id)
+        owner = state.get("customer_id")
+        if owner and owner != turn.customer_id:
+            raise SessionOwnershipError("this session belongs to another customer")
+        return turn
 
 
 def system_prompt(state: State) -> SystemMessage:

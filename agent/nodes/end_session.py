@@ -20,15 +20,14 @@ from langgraph.runtime import Runtime
 from agent import memory
 from agent.calls import call
 from agent.context import Context
-from agent.errors import MemoryUnavailable, SessionOwnershipError
+from agent.errors import MemoryUnavailable
 from agent.models import call_model
-from agent.nodes import END_SESSION, Turn
+from agent.nodes import Turn
 from agent.nodes.record_episode import episode_of
 from agent.nodes.summarize import transcript_lines
 from agent.ownership import owned_writes
 from agent.prompts import EPISODE, NO_SUMMARY
 from agent.state import State
-from agent.store_circuit import begin_turn
 from agent.tokens import TokenCounter
 
 EPISODE_REPLY_TOKENS = 200
@@ -54,11 +53,7 @@ def make_end_session(model: BaseChatModel, counter: TokenCounter):
     writer = model.bind(max_tokens=EPISODE_REPLY_TOKENS)
 
     async def end_session(state: State, config: RunnableConfig, runtime: Runtime[Context]) -> dict:
-        turn = Turn.of(runtime, config, counter)
-        begin_turn(turn.thread_id)
-        owner = state.get("customer_id")
-        if owner and owner != turn.customer_id:
-            raise SessionOwnershipError("this session belongs to another customer")
+        turn = Turn.begin(state, runtime, config, counter)
         if state.get("ended"):
             return {}
         found = await record_to_end(state, turn)

@@ -12,11 +12,10 @@ from langgraph.types import Command
 
 from agent import memory
 from agent.context import Context
-from agent.errors import InvalidMessage, MemoryUnavailable, SessionOwnershipError
+from agent.errors import InvalidMessage, MemoryUnavailable
 from agent.guard import clean_message
 from agent.nodes import Turn
 from agent.state import State
-from agent.store_circuit import begin_turn
 from agent.tokens import TokenCounter
 
 NEXT = "summarize-if-over-token-budget"
@@ -35,11 +34,7 @@ def this_turns_messages(state: State) -> list[BaseMessage]:
 
 def make_load_context(counter: TokenCounter):
     async def load_context(state: State, config: RunnableConfig, runtime: Runtime[Context]) -> Command:
-        turn = Turn.of(runtime, config, counter)
-        begin_turn(turn.thread_id)
-        owner = state.get("customer_id")
-        if owner and owner != turn.customer_id:
-            raise SessionOwnershipError("this session belongs to another customer")
+        turn = Turn.begin(state, runtime, config, counter)
         new = this_turns_messages(state)
         try:
             if state.get("ended"):
