@@ -23,6 +23,7 @@ the same way) and leaves text it does not recognise byte for byte alone.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from typing import Any
@@ -230,39 +231,54 @@ def with_notice(reply: BaseMessage, messages: list[BaseMessage]) -> BaseMessage:
 MASKED_AS_REDUCED = frozenset({"messages"})  # State's channels whose reducer masks (add_masked_messages)
 
 
+class MaskingSaver(BaseCheckpointSaver):
+    """Masks what a saver is given to store: LangGraph saves a run's raw input
+    (the ``__start__`` channel) and each node's writes before any reducer runs,
+    so masking state alone would leave them in clear. Mixed in above the back
+    end's own saver class by ``mask_persisted``, so it fits every back end and
+    any serializer (encryption included) underneath, and the saver keeps its
+    type (``langgraph dev`` reads its capabilities from the class)."""
+
+    def put(self, config, checkpoint, metadata, new_versions):
+        return super().put(config, masked_checkpoint(checkpoint, new_versions), mask_value(metadata), new_versions)
+
+    async def aput(self, config, checkpoint, metadata, new_versions):
+        return await super().aput(config, masked_checkpoint(checkpoint, new_versions), mask_value(metadata),
+                                  new_versions)
+
+    def put_writes(self, config, writes, task_id, task_path=""):
+        return super().put_writes(config, masked_writes(writes), task_id, task_path)
+
+    async def aput_writes(self, config, writes, task_id, task_path=""):
+        return await super().aput_writes(config, masked_writes(writes), task_id, task_path)
+
+
+@functools.cache
+def masking_class(kind: type[BaseCheckpointSaver]) -> type[BaseCheckpointSaver]:
+    """``kind`` with ``MaskingSaver`` above it."""
+    return type(f"Masking{kind.__name__}", (MaskingSaver, kind), {"__module__": kind.__module__})
+
+
+def masked_checkpoint(checkpoint: dict, new_versions: dict) -> dict:
+    values = checkpoint.get("channel_values") or {}
+    changed = {name: mask_value(values[name]) for name in new_versions
+               if name in values and name not in MASKED_AS_REDUCED}
+    return {**checkpoint, "channel_values": {**values, **changed}}
+
+
+def masked_writes(writes):
+    return [(channel, mask_value(value)) for channel, value in writes]
+
+
 def mask_persisted(saver: BaseCheckpointSaver | None) -> BaseCheckpointSaver | None:
-    """``saver``, made to mask what it is given to store: LangGraph saves a
-    run's raw input (the ``__start__`` channel) and each node's writes before
-    any reducer runs, so masking state alone would leave them in clear.
-    Wraps the instance's own put methods, so it fits every back end and any
-    serializer (encryption included) underneath; idempotent."""
-    if saver is None or getattr(saver, "_masks_persisted", False):
+    """``saver``, masking what it stores: a view of the same saver (same state,
+    same clients) whose class has ``MaskingSaver`` mixed in; the caller's
+    object is left as it was. Idempotent."""
+    if saver is None or isinstance(saver, MaskingSaver):
         return saver
-    put, aput, put_writes, aput_writes = saver.put, saver.aput, saver.put_writes, saver.aput_writes
-
-    def masked_checkpoint(checkpoint: dict, new_versions: dict) -> dict:
-        values = checkpoint.get("channel_values") or {}
-        changed = {name: mask_value(values[name]) for name in new_versions
-                   if name in values and name not in MASKED_AS_REDUCED}
-        return {**checkpoint, "channel_values": {**values, **changed}}
-
-    def masked_writes(writes):
-        return [(channel, mask_value(value)) for channel, value in writes]
-
-    saver.put = lambda config, checkpoint, metadata, new_versions: put(
-        config, masked_checkpoint(checkpoint, new_versions), mask_value(metadata), new_versions
-    )
-    saver.aput = lambda config, checkpoint, metadata, new_versions: aput(
-        config, masked_checkpoint(checkpoint, new_versions), mask_value(metadata), new_versions
-    )
-    saver.put_writes = lambda config, writes, task_id, task_path="": put_writes(
-        config, masked_writes(writes), task_id, task_path
-    )
-    saver.aput_writes = lambda config, writes, task_id, task_path="": aput_writes(
-        config, masked_writes(writes), task_id, task_path
-    )
-    saver._masks_persisted = True
-    return saver
+    masked = object.__new__(masking_class(type(saver)))
+    masked.__dict__ = saver.__dict__
+    return masked
 
 
 class MaskingRecordFactory:

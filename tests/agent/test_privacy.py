@@ -18,7 +18,7 @@ from agent import build_graph, memory, persistence, settings
 from agent.context import Context
 from agent.errors import SettingsError
 from agent.offline_model import OfflineBankModel
-from agent.privacy import NOTICE, add_masked_messages, mask
+from agent.privacy import NOTICE, add_masked_messages, mask, mask_persisted
 from agent.sessions import Sessions
 from tests.support.raw_backends import sqlite_contents
 
@@ -143,3 +143,17 @@ async def test_langgraph_devs_checkpointer_masks_what_it_stores(tmp_path, monkey
     persisted = sqlite_contents(tmp_path / "c.db")
     assert "[card ending 4242]" in persisted
     assert not [secret for secret in SECRETS if secret in persisted]
+
+
+async def test_the_masking_saver_is_the_same_saver_of_the_same_kind_and_leaves_the_callers_alone(tmp_path, model):
+    async with checkpointers.aconnect(f"sqlite:///{tmp_path / 'c.db'}") as saver:
+        kind = type(saver)
+        masked = mask_persisted(saver)
+        assert isinstance(masked, kind) and mask_persisted(masked) is masked, "same kind, masked once"
+        assert type(saver) is kind and "put" not in vars(saver), "the caller's saver is not changed"
+        graph = build_graph(model=model, checkpointer=saver, store=InMemoryStore())
+        config = {"configurable": {"thread_id": "t-2"}}
+        await graph.ainvoke({"messages": [HumanMessage(SENSITIVE)]}, config, context=Context(customer_id="C-1"))
+        assert (await saver.aget_tuple(config)) is not None, "the caller's saver sees what the graph saved"
+    persisted = sqlite_contents(tmp_path / "c.db")
+    assert "[card ending 4242]" in persisted and not [secret for secret in SECRETS if secret in persisted]
