@@ -116,6 +116,16 @@ class _CosmosStoreBase(BaseStore):
         self.settings = StoreSettings(partition_depth=partition_depth, hybrid=hybrid, ttl=ttl, index=self.index_config,
                                       capabilities=capabilities or Capabilities())
 
+    @property
+    def ranks_on_server(self) -> bool:
+        """Whether ``search(query=...)`` is ranked by the server, vector and
+        full-text scores fused by ``RRF`` in one query: ``?search=hybrid``,
+        an embedding index, and a container with both policies whose server
+        has not refused them (the open test server refuses them at the first
+        such query, after which ranking is client-side)."""
+        caps = self.settings.capabilities
+        return bool(self.settings.hybrid and self.embeddings and caps.vector_search and caps.full_text)
+
 
 class CosmosStore(_CosmosStoreBase):
     """LangGraph ``BaseStore`` on Azure Cosmos DB (sync SDK).
