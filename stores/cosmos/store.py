@@ -50,6 +50,10 @@ def sdk_call(request: Any, *, sync: bool) -> tuple[str, tuple, dict[str, Any]]:
     if isinstance(request, Query):
         scope: dict[str, Any] = {"partition_key": request.pk} if request.pk is not None else (
             {"enable_cross_partition_query": True} if sync else {})
+        if request.pk is not None and request.needs == "full_text":
+            # BM25 statistics over the partition's items (as the client-side
+            # ranking counts them), not a statistics query to every partition.
+            scope["full_text_score_scope"] = "Local"
         return "query_items", (request.sql,), {"parameters": request.parameters, **scope}
     if isinstance(request, Upsert):
         return "upsert_item", (request.body,), {}
