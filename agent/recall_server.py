@@ -4,7 +4,7 @@ with ``?search=hybrid`` and an embedding index: ``VectorDistance`` and
 index of ``agent.memory_index``.
 
 One store batch of three reads, all in the customer's partition, none
-depending on another (Cosmos DB runs them concurrently): the profile, the
+depending on another (the store sends them concurrently): the profile, the
 customer's current items ranked for the query by the server, and their
 newest current items. The two lists are fused here as ``agent.recall`` fuses
 its own rankings: the server's ranking (itself a fusion of the lexical and
@@ -24,7 +24,7 @@ from agent.calls import call
 from agent.memory_index import KINDS
 from agent.recall import WEIGHTS, Memo, fuse
 
-CANDIDATES = 100  # per query: one page of Cosmos DB's default 100 items per response
+CANDIDATES = 100  # per query; the newest then come in one response (Cosmos DB pages 100 items by default)
 CURRENT = {"superseded_at": None, "forgotten_at": None}  # a fact that is history is not recalled
 FUSED_WEIGHTS = {"relevance": WEIGHTS["lexical"] + WEIGHTS["semantic"], "recency": WEIGHTS["recency"]}
 
