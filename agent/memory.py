@@ -27,7 +27,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.store.base import BaseStore, PutOp
 
-from agent import memory_index, memory_prompt, settings, store_circuit
+from agent import memory_index, memory_prompt, recall_server, settings, store_circuit
 from agent.calls import call
 from agent.errors import MemoryUnavailable
 from agent.privacy import mask, mask_value
@@ -105,9 +105,14 @@ async def aload(store: BaseStore, customer_id: str, *, skip_episode: str | None 
 
 async def arecall(store: BaseStore, customer_id: str, query: str, *, skip_episode: str | None = None) -> CustomerMemory:
     """The customer's profile and current facts and episodes, the most
-    relevant to ``query`` first (``agent.recall``); newest first without one."""
-    profile, index = await bounded(memory_index.aindex(store, customer_id))
-    memos = index.rank(query) if query.strip() else index.current("fact") + index.current("episode")
+    relevant to ``query`` first; newest first without one. Ranked by the
+    store's server where it can (``agent.recall_server``), else in process
+    (``agent.memory_index``, ``agent.recall``)."""
+    if query.strip() and recall_server.ranks_on_server(store):
+        profile, memos = await bounded(recall_server.arecall(store, customer_id, query))
+    else:
+        profile, index = await bounded(memory_index.aindex(store, customer_id))
+        memos = index.rank(query) if query.strip() else index.current("fact") + index.current("episode")
     return CustomerMemory(profile, [
         m for m in _current_per_subject(memos) if not (m.kind == "episode" and m.key == skip_episode)
     ])

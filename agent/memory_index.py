@@ -1,9 +1,9 @@
 """Each customer's recall index, kept in process and brought up to date from
 the store at every turn by reading only what changed.
 
-Every store takes the same path: the customer's facts and episodes (one
-partition) are read through the ``BaseStore`` API and ranked in process by
-``agent.recall``. Reads are paged newest-first by the store's ``updated_at``
+Every store that cannot rank on its server (``agent.recall_server``) takes
+the same path: the customer's facts and episodes (one partition) are read
+through the ``BaseStore`` API and ranked in process by ``agent.recall``. Reads are paged newest-first by the store's ``updated_at``
 (SQLite and Cosmos DB order a query-less search that way), stopping at the
 first item older than what the index already holds; so a steady-state turn
 costs one ``abatch`` of three operations: the profile, one page of facts, one

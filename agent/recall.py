@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Hashable, Sequence
 
 import numpy as np
 
@@ -100,6 +100,16 @@ def _epoch(stamp: str) -> float:
     except ValueError:
         return 0.0
     return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def fuse(rankings: dict[str, Sequence[Hashable]], weights: dict[str, float]) -> list[Hashable]:
+    """Reciprocal rank fusion: every entry of the named ``rankings`` (each
+    best first), best first by the sum of ``weight / (RRF_K + rank)``."""
+    fused: dict[Hashable, float] = {}
+    for name, order in rankings.items():
+        for rank, entry in enumerate(order):
+            fused[entry] = fused.get(entry, 0.0) + weights[name] / (RRF_K + rank + 1)
+    return sorted(fused, key=lambda entry: -fused[entry])
 
 
 def _top(scores: np.ndarray, alive: np.ndarray, count: int) -> np.ndarray:
@@ -201,11 +211,7 @@ class RecallIndex:
             # costs ten times more than it saves on a busy server's few cores.
             similarity = np.einsum("ij,j->i", self.vectors, embed([query])[0])
             rankings["semantic"] = _top(similarity, alive, CANDIDATES)
-        fused: dict[int, float] = {}
-        for name, order in rankings.items():
-            for rank, slot in enumerate(order.tolist()):
-                fused[slot] = fused.get(slot, 0.0) + weights[name] / (RRF_K + rank + 1)
-        best = sorted(fused, key=lambda slot: -fused[slot])
+        best = fuse({name: order.tolist() for name, order in rankings.items()}, weights)
         return [self.memos[slot] for slot in best]
 
     def _bm25(self, query: str, size: int) -> np.ndarray:

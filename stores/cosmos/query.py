@@ -69,13 +69,15 @@ def _operator(value: Any, operator: str, operand: Any) -> bool:
         return False
 
 
-def _exact_conditions(filter: dict | None) -> list[tuple[tuple[str, ...], str]] | None:
+def _exact_conditions(filter: dict | None) -> list[tuple[tuple[str, ...], str | None]] | None:
     """The filter as (path, string) equalities Cosmos DB evaluates exactly as
-    Python does, or None if any part needs the client-side check alone."""
-    conditions: list[tuple[tuple[str, ...], str]] = []
+    Python does, or None if any part needs the client-side check alone. A
+    top-level ``None`` (the field missing or null) is one too; nested, it
+    would also need its parent to be an object."""
+    conditions: list[tuple[tuple[str, ...], str | None]] = []
 
     def walk(path: tuple[str, ...], wanted: Any) -> bool:
-        if isinstance(wanted, str):
+        if isinstance(wanted, str) or (wanted is None and len(path) == 1):
             conditions.append((path, wanted))
             return True
         if isinstance(wanted, dict) and wanted:
@@ -128,7 +130,8 @@ def _search_scope(op: SearchOp, depth: int, now: float, p: _Params) -> tuple[lis
     where, pk = scope(op.namespace_prefix, depth, now, p)
     exact = _exact_conditions(op.filter)
     for path, wanted in exact or ():
-        where.append('c["value"]' + "".join(f"[{p(label)}]" for label in path) + f" = {p(wanted)}")
+        field = 'c["value"]' + "".join(f"[{p(label)}]" for label in path)
+        where.append(f"(NOT IS_DEFINED({field}) OR IS_NULL({field}))" if wanted is None else f"{field} = {p(wanted)}")
     return where, pk, exact is not None
 
 

@@ -50,6 +50,10 @@ def sdk_call(request: Any, *, sync: bool) -> tuple[str, tuple, dict[str, Any]]:
     if isinstance(request, Query):
         scope: dict[str, Any] = {"partition_key": request.pk} if request.pk is not None else (
             {"enable_cross_partition_query": True} if sync else {})
+        if request.pk is not None and request.needs == "full_text":
+            # BM25 statistics over the partition's items (as the client-side
+            # ranking counts them), not a statistics query to every partition.
+            scope["full_text_score_scope"] = "Local"
         return "query_items", (request.sql,), {"parameters": request.parameters, **scope}
     if isinstance(request, Upsert):
         return "upsert_item", (request.body,), {}
@@ -115,6 +119,16 @@ class _CosmosStoreBase(BaseStore):
             self.embeddings = ensure_embeddings(index.get("embed"))
         self.settings = StoreSettings(partition_depth=partition_depth, hybrid=hybrid, ttl=ttl, index=self.index_config,
                                       capabilities=capabilities or Capabilities())
+
+    @property
+    def ranks_on_server(self) -> bool:
+        """Whether ``search(query=...)`` is ranked by the server, vector and
+        full-text scores fused by ``RRF`` in one query: ``?search=hybrid``,
+        an embedding index, and a container with both policies whose server
+        has not refused them (the open test server refuses them at the first
+        such query, after which ranking is client-side)."""
+        caps = self.settings.capabilities
+        return bool(self.settings.hybrid and self.embeddings and caps.vector_search and caps.full_text)
 
 
 class CosmosStore(_CosmosStoreBase):

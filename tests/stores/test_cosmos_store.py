@@ -612,6 +612,9 @@ def test_full_text_and_hybrid_queries_for_real_cosmos_db():
     assert hybrid.sql == (f"SELECT TOP @p4 {ITEM}, VectorDistance(c.embedding, @p7) AS score FROM c WHERE {scope} "
                           "ORDER BY RANK RRF(VectorDistance(c.embedding, @p7), FullTextScore(c.text, @p5, @p6))")
     assert dict(hybrid.params)["@p7"] == [0.1, 0.2] and hybrid.pk == "customers.c-42"
+    # BM25 statistics from the customer's items only (the SDK's default queries every partition for them)
+    assert sdk_call(hybrid, sync=True)[2] == {"parameters": hybrid.parameters, "partition_key": "customers.c-42",
+                                              "full_text_score_scope": "Local"}
 
 
 def test_bm25_prefers_the_rarer_word_and_the_shorter_text():
