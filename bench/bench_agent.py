@@ -50,7 +50,7 @@ async def run(turns: int, budget: int) -> dict:
     history_tokens = 0
     with tempfile.TemporaryDirectory() as data:
         async with checkpointers.aconnect(f"sqlite:///{data}/c.db") as saver, stores.aconnect(f"sqlite:///{data}/s.db") as store:
-            sessions = Sessions(build_graph(model=model, checkpointer=saver, store=store), model)
+            sessions = Sessions(build_graph(model=model, checkpointer=saver, store=store))
             session = None
             for turn in range(turns):
                 text = f"Question {turn}: " + " ".join(rng.choice(WORDS) for _ in range(rng.randint(40, 160)))

@@ -49,7 +49,7 @@ async def drive(redis_url: str, cosmos_url: str, run: str, indexes: range, turns
     latencies: list[float] = []
     degraded = 0
     async with checkpointers.aconnect(redis_url) as saver, stores.aconnect(cosmos_url) as store:
-        sessions = Sessions(build_graph(model=model, checkpointer=saver, store=store), model)
+        sessions = Sessions(build_graph(model=model, checkpointer=saver, store=store))
 
         async def one_session(index: int) -> None:
             nonlocal degraded
