@@ -41,7 +41,7 @@ FACT_PATTERNS = [
     ("life_event", r"\bi(?:'m| am) (?:buying|saving for|planning) ([^.!?\n]{3,80})"),
 ]
 QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
-FACT_ENTRY = re.compile(r'\[id [0-9a-f]+\] ([a-z_]+) ("(?:[^"\\]|\\.)*")')
+FACT_ENTRY = re.compile(r'\[f\d+\] ([a-z_]+) ("(?:[^"\\]|\\.)*")')
 RECALL = re.compile(r"last time|remember|talked about|previous", re.IGNORECASE)
 
 
@@ -80,7 +80,7 @@ def _profile(system: str) -> dict[str, str]:
 
 
 def _facts(system: str) -> list[str]:
-    """Known facts as "[category] text" (the prompt shows them as data: ``[id …] category "text"``)."""
+    """Known facts as "[category] text" (the prompt shows them as data: ``[f1] category "text"``)."""
     return [f"[{category}] {json.loads(text)}"
             for line in _section(system, FACTS_HEADING) for category, text in FACT_ENTRY.findall(line)]
 

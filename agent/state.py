@@ -47,6 +47,8 @@ class State(Conversation, total=False):
     """Running summary of the messages already folded out of ``messages``."""
     memory: str
     """The customer's long-term memory as rendered into this turn's prompt."""
+    fact_ids: dict[str, str]
+    """The ids this turn's memory shows for facts (``f1`` ...) -> their keys in the store."""
     turns: int
     """Completed customer turns in this session."""
     topics: list[str]

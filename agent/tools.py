@@ -12,14 +12,14 @@ MAX_FACT_CHARS = 300
 @tool
 def remember_fact(category: FactCategory, fact: str, replaces: str = "") -> str:
     """Remember a lasting fact the customer told you about themselves, in one short sentence
-    (replaces: id of a known fact it corrects)."""
+    (replaces: the id, e.g. f3, of a known fact it corrects)."""
     # Executed by the graph's remember-facts node, which writes to the store.
     return "remembered"
 
 
 @tool
 def forget_fact(id: str) -> str:
-    """Forget a known fact."""
+    """Forget a known fact, by its id (e.g. f3)."""
     return "forgotten"
 
 

@@ -172,7 +172,7 @@ async def recall_table(store) -> dict[str, list[tuple[bool, float]]]:
                 memos = (await memory.arecall(store, "B-1", question)).memos
             else:
                 memos = index.rank(question, weights)
-            shown = memory.render(CustomerMemory(profile, memos), counter, limit)
+            shown = memory.render(CustomerMemory(profile, memos), counter, limit).text
             hits.append((all(text in shown for text in evidence), (NOW - when).days / 365))
         results[name] = hits
     return results

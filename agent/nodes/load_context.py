@@ -56,10 +56,12 @@ def make_load_context(counter: TokenCounter):
             known = await memory.arecall(turn.store, turn.customer_id, query, skip_episode=turn.thread_id)
         except MemoryUnavailable:
             known = None
+        section = memory.render(known, counter, turn.budget.memory_limit)
         update = {
             "customer_id": turn.customer_id,
             "started_at": state.get("started_at") or memory.now_iso(),
-            "memory": memory.render(known, counter, turn.budget.memory_limit),
+            "memory": section.text,
+            "fact_ids": section.fact_ids,
         }
         if text != latest.content:
             update["messages"] = [HumanMessage(text, id=latest.id)]

@@ -32,20 +32,20 @@ def make_remember_facts(counter: TokenCounter):
             _, index = await memory.bounded(memory_index.aindex(turn.store, turn.customer_id))
         except MemoryUnavailable:
             index = memory_index.peek(turn.store, turn.customer_id)
-        writes, results = [], []
+        writes, results, shown = [], [], state.get("fact_ids") or {}
         for position, call in enumerate(state["messages"][-1].tool_calls):
             args = call.get("args") or {}
             try:
                 if position >= MAX_FACTS_PER_TURN:
                     raise ValueError("too many memory changes in one turn")
                 if call["name"] == "forget_fact":
-                    change = facts.forget(index, turn.customer_id, turn.thread_id, _one_line(args.get("id"), 40))
+                    change = facts.forget(index, turn.customer_id, turn.thread_id, _one_line(args.get("id"), 40), shown)
                 elif call["name"] == "remember_fact" and _one_line(args.get("fact"), 1):
                     category = args.get("category") if args.get("category") in CATEGORIES else "other"
                     change = facts.learn(
                         index, turn.customer_id, turn.thread_id, category,
                         _one_line(args.get("fact"), MAX_FACT_CHARS),
-                        replaces=_one_line(args.get("replaces"), 40),
+                        replaces=_one_line(args.get("replaces"), 40), shown=shown,
                     )
                 else:
                     raise ValueError("nothing to remember")

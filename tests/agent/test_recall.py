@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -13,7 +14,6 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 import stores
 from agent import build_graph, cli, episodes, memory
-from agent.memory_prompt import short_id
 from agent.sessions import Sessions
 
 
@@ -43,6 +43,11 @@ CHORES = ["Asked for a new debit card PIN.", "Checked the fees on a savings acco
 
 def system_of(fake_openai, number: int = -1) -> str:
     return fake_openai.chat_requests()[number]["messages"][0]["content"]
+
+
+def shown_id(system: str, fact: str) -> str:
+    """The id this prompt shows for ``fact`` (its category and quoted text)."""
+    return re.search(rf"\[(f\d+)\] {re.escape(fact)}", system)[1]
 
 
 @pytest.mark.parametrize("store", ["memory", "sqlite", "cosmos"], indirect=True)
@@ -83,11 +88,11 @@ async def test_a_new_risk_tolerance_supersedes_the_old_one_kept_as_history(sessi
 async def test_the_model_corrects_a_fact_by_its_id(sessions, store, fake_openai):
     old = memory.fact_put("C-4", "other", "Lives in Porto", "s-0")
     await store.abatch([old])
-    fake_openai.tool_calls = [[("remember_fact", {"category": "other", "fact": "Lives in Lisbon",
-                                                  "replaces": short_id(old.key)})]]
-    first = await sessions.send("C-4", "I moved to Lisbon last month.")
-    assert f"[id {short_id(old.key)}] other \"Lives in Porto\"" in system_of(fake_openai, 0)
-    assert "replacing" in fake_openai.chat_requests()[-1]["messages"][-1]["content"]
+    first = await sessions.send("C-4", "Hello")
+    porto = shown_id(system_of(fake_openai), 'other "Lives in Porto"')
+    fake_openai.tool_calls = [[("remember_fact", {"category": "other", "fact": "Lives in Lisbon", "replaces": porto})]]
+    await sessions.send("C-4", "I moved to Lisbon last month.", first.session_id)
+    assert "replacing 1 earlier fact" in fake_openai.chat_requests()[-1]["messages"][-1]["content"]
     await sessions.send("C-4", "Thanks", first.session_id)
     shown = system_of(fake_openai)
     assert "Lives in Lisbon" in shown and "Porto" not in shown
@@ -98,10 +103,12 @@ async def test_the_model_forgets_a_fact_by_its_id_and_its_text_is_erased(session
     kept = memory.fact_put("C-5", "preference", "Prefers email", "s-0")
     gone = memory.fact_put("C-5", "life_event", "Going through a divorce", "s-0")
     await store.abatch([kept, gone])
-    fake_openai.tool_calls = [[("forget_fact", {"id": short_id(gone.key)}), ("forget_fact", {"id": "deadbeef"})]]
-    first = await sessions.send("C-5", "Please forget what I said about my divorce.")
+    first = await sessions.send("C-5", "Hello")
+    divorce = shown_id(system_of(fake_openai), 'life_event "Going through a divorce"')
+    fake_openai.tool_calls = [[("forget_fact", {"id": divorce}), ("forget_fact", {"id": "f99"})]]
+    await sessions.send("C-5", "Please forget what I said about my divorce.", first.session_id)
     results = [m for m in fake_openai.chat_requests()[-1]["messages"] if m["role"] == "tool"]
-    assert [r["content"].split(":")[0] for r in results] == [f"forgot {short_id(gone.key)}", "not done"]
+    assert [r["content"].split(":")[0] for r in results] == [f"forgot {divorce}", "not done"]
     await sessions.send("C-5", "Thanks", first.session_id)
     assert "divorce" not in system_of(fake_openai) and "Prefers email" in system_of(fake_openai)
     tombstone = (await store.aget(memory.facts_namespace("C-5"), gone.key)).value
