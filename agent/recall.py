@@ -3,8 +3,9 @@
 A customer's current facts and episodes are ranked against the customer's
 words three ways, and the rankings are fused by reciprocal rank (RRF):
 
-- lexical: Okapi BM25 over words (a bank customer's "mortgage", "IBAN" or
-  "Lisbon" is usually the exact word that finds the old session);
+- lexical: Okapi BM25 over stemmed words (a bank customer's "mortgage",
+  "IBAN" or "Lisbon" is usually the exact word that finds the old session,
+  and "painted" finds "paint");
 - semantic: static word embeddings from ``wordllama`` (the 256-dimension
   weights and tokenizer ship inside its wheel: no cloud, no download), so
   "home loan" still finds "mortgage";
@@ -21,6 +22,7 @@ import math
 import re
 import shutil
 import tempfile
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any, Hashable, Sequence
 
 import numpy as np
+import snowballstemmer
 
 BM25_K1, BM25_B = 1.2, 0.75
 RRF_K = 60
@@ -44,17 +47,20 @@ STOPWORDS = frozenset(
 
 
 def terms(text: str) -> list[str]:
-    """The words BM25 compares: lower case, no stop words, plurals folded."""
-    words = []
-    for word in WORD.findall(text.lower()):
-        if word in STOPWORDS:
-            continue
-        if len(word) > 4 and word.endswith("ies"):
-            word = word[:-3] + "y"
-        elif len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-            word = word[:-1]
-        words.append(word)
-    return words
+    """The words BM25 compares: lower case, no stop words, stemmed (Snowball's
+    English stemmer), so "painted" finds "paint" and "studies" "study"."""
+    return [stem(word) for word in WORD.findall(text.lower()) if word not in STOPWORDS]
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    # A customer's vocabulary is small next to their word count: each word is stemmed once.
+    if not hasattr(_stemmers, "english"):  # a stemmer keeps state while it works: one per thread
+        _stemmers.english = snowballstemmer.stemmer("english")
+    return _stemmers.english.stemWord(word)
+
+
+_stemmers = threading.local()
 
 
 @lru_cache(maxsize=1)

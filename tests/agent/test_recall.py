@@ -14,6 +14,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 import stores
 from agent import build_graph, cli, episodes, memory
+from agent.recall import Memo, RecallIndex
 from agent.sessions import Sessions
 
 
@@ -176,6 +177,17 @@ def test_import_rejects_a_bad_file_whole_then_imports_in_timestamp_order(tmp_pat
     assert [e["session_id"] for e in known.episodes] == [f"crm-{n}" for n in reversed(range(60))]
     assert [f["fact"] for f in known.facts] == ["Prefers paper statements"]
     assert known.facts[0]["learned_at"] == "2021-03-04T10:00:00.000000+00:00"
+
+
+def test_the_lexical_ranking_matches_other_forms_of_a_word():
+    index = RecallIndex()
+    said = ["Painted the kitchen walls blue.", "Asked about card fees.", "Studies economics at the university.",
+            "Transferred 200 euros to a brother."]
+    index.upsert([Memo("fact", str(n), {"fact": text}, text, f"2025-01-0{n + 1}", None) for n, text in enumerate(said)])
+    lexical = {"lexical": 1.0}
+    assert index.rank("When did I paint my kitchen?", lexical)[0].text == said[0]
+    assert index.rank("what am I studying", lexical)[0].text == said[2]
+    assert index.rank("the transfer to my brother", lexical)[0].text == said[3]
 
 
 def test_a_short_follow_up_is_recalled_with_the_conversation_before_it():
