@@ -38,6 +38,9 @@ def make_record_episode(counter: TokenCounter):
     async def record_episode(state: State, config: RunnableConfig, runtime: Runtime[Context]) -> dict:
         turn = Turn.of(runtime, config, counter)
         messages = state["messages"]
+        if state.get("ended"):
+            # end-session ran beside the rest of an interrupted turn: its episode is final.
+            return {"answered_through": messages[-1].id}
         newest = newest_customer_index(messages)
         question = messages[newest].content if newest < len(messages) else ""
         topics = list(dict.fromkeys([*state.get("topics", []), *topics_in(str(question))]))

@@ -90,3 +90,19 @@ async def test_replicas_racing_to_finalise_an_abandoned_session_write_its_episod
     assert {key: record["status"] for key, record in records.items()} == {live.session_id: "ended", "expired-1": "ended"}
     assert records["expired-1"]["turns"] == 2 and records["expired-1"]["ended_at"], "ended from its per-turn record"
     assert not stand_in.values, "the expired session's stand-in thread is gone again"
+
+
+async def test_ending_through_the_graph_with_a_turn_left_interrupted_keeps_the_session_ended(model, fake_openai):
+    """An API client may send the end command while its last turn is interrupted:
+    LangGraph then runs the interrupted turn's rest alongside end-session."""
+    store = InMemoryStore()
+    graph = build_graph(model=model, checkpointer=InMemorySaver(), store=store)
+    first = await Sessions(graph).send("C-6", "Hello")
+    config, context = {"configurable": {"thread_id": first.session_id}}, Context(customer_id="C-6")
+    fake_openai.failures = [500] * 3
+    with pytest.raises(Exception):
+        await graph.ainvoke({"messages": [{"role": "user", "content": "And my card?"}]}, config, context=context)
+    await graph.ainvoke(Command(goto="end-session"), config, context=context)
+    state = await graph.aget_state(config)
+    stored = await store.aget(memory.episodes_namespace("C-6"), first.session_id)
+    assert state.values["ended"] and stored.value["status"] == "ended" and stored.value == state.values["episode"]
