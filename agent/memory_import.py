@@ -1,7 +1,8 @@
 """``bank-agent memory import``: a customer's facts and episodes from a JSON
 Lines file (a CRM export), with their own timestamps.
 
-One JSON object per line, ``kind`` first::
+One JSON object per line, ``kind`` first (a fact's ``category`` defaults to
+``other``; texts may run to 2,000 characters, a CRM note's length)::
 
     {"kind": "fact", "category": "preference", "fact": "Prefers paper statements",
      "learned_at": "2021-03-04T10:00:00Z", "subject": "statements"}
@@ -27,10 +28,10 @@ from langgraph.store.base import BaseStore, PutOp
 from agent import memory
 from agent.calls import call
 from agent.errors import ImportRejected, MemoryUnavailable
-from agent.tools import FactCategory, MAX_FACT_CHARS
+from agent.tools import FactCategory
 
 FIELDS = {
-    "fact": ({"kind", "category", "fact", "learned_at"}, {"subject"}),
+    "fact": ({"kind", "fact", "learned_at"}, {"category", "subject"}),
     "episode": ({"kind", "session_id", "started_at", "summary"}, {"outcome", "topics", "ended_at"}),
 }
 BATCH = 500
@@ -76,10 +77,11 @@ def parse_line(customer_id: str, line: str) -> PutOp:
     if unknown := sorted(record.keys() - required - optional):
         raise ValueError(f"unknown field {', '.join(unknown)}")
     if record["kind"] == "fact":
-        if record["category"] not in get_args(FactCategory):
+        category = record.get("category", "other")
+        if category not in get_args(FactCategory):
             raise ValueError(f"category must be one of {', '.join(get_args(FactCategory))}")
         return memory.fact_put(
-            customer_id, record["category"], _text(record, "fact", MAX_FACT_CHARS), "import",
+            customer_id, category, _text(record, "fact"), "import",
             subject=_text(record, "subject", 60) if "subject" in record else "",
             learned_at=_stamp(record["learned_at"], "learned_at"),
         )

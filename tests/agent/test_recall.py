@@ -161,13 +161,14 @@ def test_import_rejects_a_bad_file_whole_then_imports_in_timestamp_order(tmp_pat
     assert all(f"line {n}:" in error for n in (2, 3, 4, 5)) and "line 1:" not in error
     assert "missing session_id, started_at, summary" in error and "time zone" in error
 
+    note = "Called about the joint account; " * 30  # a CRM note of 960 characters, no category
     good = tmp_path / "crm.jsonl"
     good.write_text("\n".join(
-        [fact] + [json.dumps({"kind": "episode", "session_id": f"crm-{n}", "started_at": f"2022-05-01T10:{n:02d}:00.{n:06d}+02:00",
+        [fact, json.dumps({"kind": "fact", "fact": note, "learned_at": "2020-01-02T09:00:00Z"})] + [json.dumps({"kind": "episode", "session_id": f"crm-{n}", "started_at": f"2022-05-01T10:{n:02d}:00.{n:06d}+02:00",
                               "summary": f"Branch visit number {n}."}) for n in range(60)]))
     for _ in range(2):  # importing again changes nothing
         assert cli.main(["memory", "import", "--customer", "C-9", str(good)]) == 0
-    assert "imported 1 fact(s) and 60 episode(s) for C-9" in capsys.readouterr().out
+    assert "imported 2 fact(s) and 60 episode(s) for C-9" in capsys.readouterr().out
 
     async def recalled():
         async with stores.aconnect(f"sqlite:///{tmp_path / 'store.db'}") as store:
@@ -175,7 +176,8 @@ def test_import_rejects_a_bad_file_whole_then_imports_in_timestamp_order(tmp_pat
 
     known = asyncio.run(recalled())
     assert [e["session_id"] for e in known.episodes] == [f"crm-{n}" for n in reversed(range(60))]
-    assert [f["fact"] for f in known.facts] == ["Prefers paper statements"]
+    assert [(f["category"], f["fact"]) for f in known.facts] == [("preference", "Prefers paper statements"),
+                                                                  ("other", note.strip())]
     assert known.facts[0]["learned_at"] == "2021-03-04T10:00:00.000000+00:00"
 
 
