@@ -47,7 +47,9 @@ def fact_memo(item: Item) -> Memo | None:
     if value.get("superseded_at") or value.get("forgotten_at") or not value.get("fact"):
         return None
     when = str(value.get("learned_at") or item.updated_at.isoformat())
-    text = " ".join([str(value.get("category", "")).replace("_", " "), str(value.get("subject", "")), str(value["fact"])])
+    category = str(value.get("category", "")).replace("_", " ")
+    # "other" says nothing about the fact, and would match every "the other day".
+    text = " ".join([category if category != "other" else "", str(value.get("subject", "")), str(value["fact"])])
     return Memo("fact", item.key, value, text, when, item.updated_at)
 
 

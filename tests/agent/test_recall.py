@@ -6,14 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.store.base import Item
 
 import stores
-from agent import build_graph, cli, episodes, memory
+from agent import build_graph, cli, episodes, memory, memory_index
 from agent.recall import Memo, RecallIndex
 from agent.sessions import Sessions
 
@@ -37,6 +38,7 @@ def episode(number: int, summary: str, day: str) -> dict:
             "summary": summary, "status": "ended"}
 
 
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 CHORES = ["Asked for a new debit card PIN.", "Checked the fees on a savings account.",
           "Asked how to set up a standing order.", "Reported a lost credit card.",
           "Asked about a transfer limit for the mobile app."]
@@ -190,6 +192,18 @@ def test_the_lexical_ranking_matches_other_forms_of_a_word():
     assert index.rank("When did I paint my kitchen?", lexical)[0].text == said[0]
     assert index.rank("what am I studying", lexical)[0].text == said[2]
     assert index.rank("the transfer to my brother", lexical)[0].text == said[3]
+
+
+def test_the_category_other_is_not_a_word_a_fact_is_found_by():
+    def fact(key: str, category: str, text: str) -> Item:
+        return Item(value={"category": category, "fact": text}, key=key, namespace=memory.facts_namespace("C"),
+                    created_at=NOW, updated_at=NOW)
+
+    index = RecallIndex()
+    index.upsert([memory_index.fact_memo(fact("k1", "other", "Lives in Porto.")),
+                  memory_index.fact_memo(fact("k2", "product_interest", "Wants a green loan."))])
+    assert index.rank("I saw the other advisor", {"lexical": 1.0}) == []
+    assert [m.key for m in index.rank("which products interest me", {"lexical": 1.0})] == ["k2"]
 
 
 def test_a_short_follow_up_is_recalled_with_the_conversation_before_it():
