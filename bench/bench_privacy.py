@@ -17,7 +17,7 @@ from pathlib import Path
 
 from agent.privacy import mask
 
-CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "banking_messages.txt"
+CORPUS = Path(__file__).resolve().parent.parent / "tests" / "support" / "data" / "banking_messages.txt"
 SENSITIVE = [
     "My card 4242 4242 4242 4242 was declined, PIN 9931 is right.",
     "Please move 500 from IBAN GB82 WEST 1234 5698 7654 32 to account number 12345678.",
