@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import openai
 from langchain_core.language_models import BaseChatModel
@@ -12,7 +13,9 @@ from agent.calls import call
 from agent.errors import ModelUnavailable, SettingsError
 from agent.offline_model import OfflineBankModel
 from agent.privacy import mask_value
-from agent.settings import DEFAULT_OPENAI_MODEL, KEYLESS_ENDPOINT_KEY, ModelSettings, model_settings, model_timeout
+from agent.settings import (
+    DEFAULT_OPENAI_MODEL, KEYLESS_ENDPOINT_KEY, ModelSettings, log_level, model_settings, model_timeout,
+)
 
 
 def _entra_token_provider():
@@ -22,6 +25,10 @@ def _entra_token_provider():
     from azure.core.exceptions import ClientAuthenticationError
     from azure.identity import DefaultAzureCredential, get_bearer_token_provider
 
+    if log_level() != "DEBUG":
+        # The credential chain logs every failed attempt (a dozen lines) at WARNING;
+        # the one error below says it all.
+        logging.getLogger("azure.identity").setLevel(logging.ERROR)
     scope = "https://cognitiveservices.azure.com/.default"
     provider = get_bearer_token_provider(DefaultAzureCredential(), scope)
 

@@ -69,7 +69,7 @@ def _azure_api_key() -> str | None:
     if key := _text("AZURE_OPENAI_API_KEY"):
         return key
     if key := _text("AZURE_OPENAI_KEY"):
-        warnings.warn("AZURE_OPENAI_KEY is deprecated: name it AZURE_OPENAI_API_KEY", DeprecationWarning, stacklevel=3)
+        warnings.warn("AZURE_OPENAI_KEY is deprecated: name it AZURE_OPENAI_API_KEY", FutureWarning, stacklevel=3)
         return key
     return None
 

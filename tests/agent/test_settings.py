@@ -43,7 +43,7 @@ async def test_the_old_azure_key_name_still_works_with_a_warning(clean_env, fake
     clean_env.setenv("AZURE_OPENAI_ENDPOINT", fake_openai.endpoint)
     clean_env.setenv("AZURE_OPENAI_KEY", "azure-test-key")
     clean_env.setenv("AZURE_OPENAI_DEPLOYMENT", "gpt4-deployment")
-    with pytest.warns(DeprecationWarning, match="AZURE_OPENAI_API_KEY"):
+    with pytest.warns(FutureWarning, match="AZURE_OPENAI_API_KEY"):  # shown to users by default
         model = default_model()
     assert isinstance(model, AzureChatOpenAI)
     await call_model(model, PROMPT)

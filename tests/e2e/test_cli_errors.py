@@ -4,8 +4,10 @@ traceback, and a turn that had started keeps the customer's message for
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
+import sys
 import threading
 
 import pytest
@@ -104,3 +106,14 @@ def test_retry_while_the_turn_is_running_is_refused_as_still_running(tmp_path, s
     done = finish(running, ["Second."], CLI_TIMEOUT)
     assert done.returncode == 0 and "agent> " in done.stdout, done.stderr
     assert len(scripted_openai.chat_requests()) == 2, "the turn ran once"
+
+
+def test_a_failed_entra_id_sign_in_is_one_error_line(tmp_path):
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("OPENAI_", "AZURE_"))}
+    env |= {"BANK_AGENT_DATA_DIR": str(tmp_path), "AZURE_OPENAI_ENDPOINT": "https://example.openai.azure.com/",
+            "AZURE_OPENAI_DEPLOYMENT": "gpt-4o-mini"}
+    done = subprocess.run([sys.executable, "-m", "agent.cli", "chat", "--customer", "C-1", "--message", "hi"],
+                          env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [done.stderr.strip()], "one line, not the credential chain's log"
+    assert done.stderr.startswith("error: Azure OpenAI: no Entra ID credential could sign in")
