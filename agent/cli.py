@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from agent.context import Context
 from agent.errors import (
-    ImportRejected, InvalidContext, InvalidMessage, MemoryUnavailable, ModelUnavailable, SessionOwnershipError,
-    SessionUnavailable, SettingsError,
+    ImportRejected, InvalidContext, InvalidMessage, LeaseLost, MemoryUnavailable, ModelUnavailable, SessionBusy,
+    SessionOwnershipError, SessionUnavailable, SettingsError,
 )
 from agent.settings import log_level
 from backends.registry import UnsupportedURL
@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 USER_ERRORS = (
     InvalidContext, InvalidMessage, SessionUnavailable, SessionOwnershipError, ModelUnavailable,
-    MemoryUnavailable, UnsupportedURL, ConnectionError, TimeoutError, SettingsError, ImportRejected,
+    MemoryUnavailable, UnsupportedURL, ConnectionError, TimeoutError, SettingsError, ImportRejected, SessionBusy,
+    LeaseLost,
 )
 
 
@@ -203,9 +204,7 @@ def error_line(problem: BaseException) -> str:
     joined, e.g. every bad line of an import), the failure's kind and first
     line for anything else (a dead Redis, a full disk, a bad URL), with control
     characters escaped and long text cut."""
-    from checkpointers.lease import LeaseLost, SessionBusy
-
-    if isinstance(problem, (*USER_ERRORS, SessionBusy, LeaseLost)):
+    if isinstance(problem, USER_ERRORS):
         text, limit = "; ".join(line.strip() for line in str(problem).splitlines() if line.strip()), 2000
     else:
         text, limit = f"{type(problem).__name__}: {problem}".strip().splitlines()[0], 300

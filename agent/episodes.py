@@ -25,8 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent import memory, settings
 from agent.calls import call
-from agent.errors import MemoryUnavailable, ModelUnavailable
-from checkpointers.lease import SessionBusy
+from agent.errors import MemoryUnavailable, ModelUnavailable, SessionBusy
 
 if TYPE_CHECKING:
     from agent.sessions import Sessions

@@ -41,3 +41,11 @@ class BudgetExceeded(RuntimeError):
 
 class ImportRejected(ValueError):
     """The file has bad lines (all named); nothing was written."""
+
+
+class SessionBusy(RuntimeError):
+    """Another turn holds the session's lease (the send waited as long as allowed)."""
+
+
+class LeaseLost(RuntimeError):
+    """The turn's lease ran out or was taken over; the turn stopped before writing more."""

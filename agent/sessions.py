@@ -24,14 +24,15 @@ from agent import data_rights, episodes, memory
 from agent.budget import budget_for
 from agent.calls import call, run_sync
 from agent.context import Context
-from agent.errors import SessionOwnershipError, SessionUnavailable
+from agent.errors import SessionBusy, SessionOwnershipError, SessionUnavailable
 from agent.graph import model_of
 from agent.guard import clean_message
 from agent.models import model_name_of
 from agent.nodes import END_SESSION
+from agent.settings import session_busy_wait_seconds
 from agent.store_circuit import begin_turn
 from agent.tokens import counter_for
-from checkpointers.lease import SessionBusy, busy_wait_seconds, lease_for
+from agent.leases import lease_for
 
 
 @dataclass
@@ -122,7 +123,7 @@ class Sessions:
     @contextlib.asynccontextmanager
     async def _turn(self, session_id: str, *, wait: float | None = None) -> AsyncIterator[None]:
         """Hold the session's lease: one turn at a time, whichever process sends it."""
-        wait = busy_wait_seconds() if wait is None else wait
+        wait = session_busy_wait_seconds() if wait is None else wait
         try:
             async with self.lease.hold(session_id, wait):
                 yield

@@ -135,6 +135,16 @@ def memory_timeout() -> float:
     return _number("MEMORY_TIMEOUT_SECONDS", 10, minimum=0.1)
 
 
+def session_busy_wait_seconds() -> float:
+    """``SESSION_BUSY_WAIT_SECONDS``: how long a send waits for the session's running turn."""
+    return _number("SESSION_BUSY_WAIT_SECONDS", 60, minimum=0)
+
+
+def session_lease_seconds() -> float:
+    """``SESSION_LEASE_SECONDS``: how long a Redis turn lease lasts unrenewed."""
+    return _number("SESSION_LEASE_SECONDS", 10, minimum=1)
+
+
 def session_idle_minutes() -> float:
     """``SESSION_IDLE_MINUTES``: how long a silent session waits before it counts as abandoned."""
     return _number("SESSION_IDLE_MINUTES", 30, minimum=0)

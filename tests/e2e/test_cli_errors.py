@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from agent.cli import main
-from checkpointers.lease import RedisLease
+from agent.leases import RedisLease
 from tests.support.fixtures_e2e import CLI_TIMEOUT, AgentWorld, finish, session_of
 from backends.devservers import RedisServer, wait_until
 

@@ -37,7 +37,7 @@ from urllib3.exceptions import InsecureRequestWarning
 import checkpointers
 from agent.graph import build_graph
 from agent.offline_model import OfflineBankModel
-from checkpointers.lease import RedisLease
+from agent.leases import RedisLease
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.fixtures_cosmos import TEST_KEY
 from backends.devservers import ROOT, free_port, wait_until

@@ -15,7 +15,8 @@ from langgraph.store.memory import InMemoryStore
 import checkpointers
 from agent import build_graph
 from agent.sessions import Sessions
-from checkpointers.lease import LeaseLost, RedisLease
+from agent.errors import LeaseLost
+from agent.leases import RedisLease
 
 
 @pytest.mark.parametrize("saver_url", ["memory://", "sqlite:///{tmp}/checkpoints.db"])

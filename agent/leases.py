@@ -44,36 +44,10 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+from agent.errors import LeaseLost, SessionBusy
+from agent.settings import session_lease_seconds
+
 POLL_SECONDS = 0.05
-
-
-class SessionBusy(RuntimeError):
-    """Another turn holds the session's lease (the send waited as long as allowed)."""
-
-
-class LeaseLost(RuntimeError):
-    """The turn's lease ran out or was taken over; the turn stopped before writing more."""
-
-
-def busy_wait_seconds() -> float:
-    """How long a send waits for a session's running turn (``SESSION_BUSY_WAIT_SECONDS``, default 60)."""
-    return _seconds("SESSION_BUSY_WAIT_SECONDS", "60")
-
-
-def lease_seconds() -> float:
-    """How long a Redis lease lasts unrenewed (``SESSION_LEASE_SECONDS``, default 10)."""
-    return max(_seconds("SESSION_LEASE_SECONDS", "10"), 1.0)
-
-
-def _seconds(variable: str, default: str) -> float:
-    raw = os.environ.get(variable, default)
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise SessionBusy(f"{variable} must be a number of seconds, got {raw[:40]!r}")
-    return value
 
 
 class TurnLease(ABC):
@@ -199,7 +173,7 @@ class RedisLease(TurnLease):
 
     def __init__(self, client: Any) -> None:
         self.client = client  # the saver's own: asyncio, or sync for a sync saver
-        self.milliseconds = int(lease_seconds() * 1000)
+        self.milliseconds = int(session_lease_seconds() * 1000)
         self._tokens: dict[str, str] = {}
 
     async def _eval(self, script: str, thread_id: str, *args: Any) -> Any:
