@@ -22,8 +22,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from agent.prompts import (
-    EPISODES_HEADING, FACTS_HEADING, MEMORY_DATA_NOTE, MEMORY_HEADING, MEMORY_UNAVAILABLE, NEW_CUSTOMER,
-    PROFILE_HEADING,
+    EPISODES_HEADING, FACTS_HEADING, MEMORY_DATA_NOTE, MEMORY_HEADING, MEMORY_UNAVAILABLE, MORE_NOT_SHOWN, NEW_CUSTOMER,
+    NO_PROFILE, NONE_KNOWN, OUTCOME, PROFILE_HEADING,
 )
 from agent.recall import Memo
 from agent.tokens import TokenCounter
@@ -76,7 +76,7 @@ def _entry(memo: Memo) -> str:
         category = str(value.get("category", ""))
         category = category if WORD.fullmatch(category) else "other"
         return f"{category} {quoted(value.get('fact', ''))}"
-    outcome = f" Outcome: {value['outcome']}" if value.get("outcome") else ""
+    outcome = OUTCOME.format(outcome=value["outcome"]) if value.get("outcome") else ""
     return quoted(f"{value.get('summary', '')}{outcome}")
 
 
@@ -101,9 +101,9 @@ def _compose(profile_text: str, chosen: list[Memo], left: dict[str, int]) -> Mem
     lines, fact_ids = [profile_text], {}
     for kind, heading in (("fact", FACTS_HEADING), ("episode", EPISODES_HEADING)):
         memos = [m for m in chosen if m.kind == kind]
-        lines += _section(heading, memos, fact_ids) if memos else [heading, "- (none)"]
+        lines += _section(heading, memos, fact_ids) if memos else [heading, NONE_KNOWN]
         if left[kind]:
-            lines.append(f"- ({left[kind]} more not shown)")
+            lines.append(MORE_NOT_SHOWN.format(count=left[kind]))
     return MemorySection("\n".join(lines), fact_ids)
 
 
@@ -117,7 +117,7 @@ def render(memory: "CustomerMemory | None", counter: TokenCounter, limit: int) -
         return MemorySection(NEW_CUSTOMER)
     profile = memory.profile or {}
     lines = [MEMORY_HEADING, MEMORY_DATA_NOTE, PROFILE_HEADING]
-    lines += [f"- {quoted(key)}: {quoted(value)}" for key, value in profile.items()] or ["- (no profile on file)"]
+    lines += [f"- {quoted(key)}: {quoted(value)}" for key, value in profile.items()] or [NO_PROFILE]
     profile_text = counter.truncate("\n".join(lines), limit - RESERVE)
     spare = limit - RESERVE - counter.text(profile_text) - counter.text(f"\n{FACTS_HEADING}\n{EPISODES_HEADING}")
     chosen, days, misses = [], set(), 0

@@ -27,7 +27,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from agent.prompts import (
     EPISODE_TASK, EPISODES_HEADING, FACTS_HEADING, MEMORY_UNAVAILABLE, PREVIOUS_SUMMARY_HEADING, PROFILE_HEADING,
-    SUMMARIZE_TASK,
+    SPEAKERS, SUMMARIZE_TASK,
 )
 from agent.topics import describe, topics_in
 
@@ -62,7 +62,7 @@ class OfflineBankModel(BaseChatModel):
         if SUMMARIZE_TASK in system:
             reply = AIMessage(content=_extend_summary(system, messages[1:]))
         elif EPISODE_TASK in system:
-            said = re.findall(r"Customer: ([^\n]*)", system)
+            said = re.findall(rf"{SPEAKERS['human']}: ([^\n]*)", system)
             reply = AIMessage(content=describe(topics_in("\n".join(said))))
         else:
             reply = _answer(system, messages[1:], can_call_tools=bool(kwargs.get("tools")))

@@ -27,12 +27,11 @@ from agent.budget import Budget
 from agent.context import Context
 from agent.models import call_model
 from agent.nodes import Turn, newest_customer_index, prompt_of
-from agent.prompts import NO_SUMMARY, SUMMARIZE, TRANSCRIPT_HEADING
+from agent.prompts import NO_SUMMARY, SPEAKERS, SUMMARIZE, TRANSCRIPT_HEADING
 from agent.state import State
 from agent.tokens import TokenCounter, message_text
 from agent.tools import TOOL_SCHEMAS
 
-SPEAKERS = {"human": "Customer", "ai": "Assistant", "tool": "Tool"}
 
 
 def fold_point(messages: list[BaseMessage], budget: Budget) -> int:
