@@ -71,7 +71,8 @@ class CustomerMemory:
 
     @property
     def episodes(self) -> list[dict[str, Any]]:
-        return [m.value for m in self.memos if m.kind == "episode"]
+        """Each with its ``session_id`` (the item's key, for episodes other systems wrote without one)."""
+        return [{"session_id": m.key, **m.value} for m in self.memos if m.kind == "episode"]
 
     @property
     def is_new(self) -> bool:

@@ -3,12 +3,14 @@ fields, `end` honours --budget, and Sessions ends with the graph's own model."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 
-from agent import build_graph, cli
+import stores
+from agent import build_graph, cli, memory
 from agent.sessions import Sessions
 from agent.tokens import counter_for
 
@@ -45,3 +47,16 @@ async def test_sessions_end_with_the_graphs_own_model(model, fake_openai):
     await sessions.end("C-7", reply.session_id)
     assert any("## Task: write the episode record" in r["messages"][0]["content"] for r in fake_openai.requests), \
         "the episode was written by the app's model, not the environment's"
+
+
+def test_sessions_lists_episodes_other_systems_wrote_without_a_session_id(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("BANK_AGENT_DATA_DIR", str(tmp_path))
+
+    async def write() -> None:
+        async with stores.aconnect(f"sqlite:///{tmp_path / 'store.db'}") as store:
+            await store.aput(memory.episodes_namespace("C-8"), "crm-17",
+                             {"started_at": "2024-02-01T10:00:00+00:00", "summary": "Branch visit about a loan."})
+
+    asyncio.run(write())
+    assert cli.main(["sessions", "--customer", "C-8"]) == 0
+    assert capsys.readouterr().out.startswith("crm-17  2024-02-01T10:00  : Branch visit about a loan.")
