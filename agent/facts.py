@@ -45,9 +45,10 @@ class Change:
 
 
 def learn(index: RecallIndex, customer_id: str, session_id: str, category: str, fact: str,
-          *, replaces: str = "", shown: dict[str, str] | None = None) -> Change:
-    """Remember ``fact``; supersede what it contradicts (and the fact shown as ``replaces``)."""
-    new = memory.fact_put(customer_id, category, fact, session_id)
+          *, replaces: str = "", subject: str = "", shown: dict[str, str] | None = None) -> Change:
+    """Remember ``fact``; supersede what it contradicts: the current facts of
+    its category and ``subject``, and the fact shown as ``replaces``."""
+    new = memory.fact_put(customer_id, category, fact, session_id, subject=subject)
     key = memory.subject_key(new.value)
     old = [m for m in index.current("fact") if key and memory.subject_key(m.value) == key]
     if replaces:

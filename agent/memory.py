@@ -153,6 +153,7 @@ def recall_query(messages: list[BaseMessage], newest: str) -> str:
 
 render = memory_prompt.render
 
+
 def fact_key(category: str, fact: str) -> str:
     normalized = " ".join(fact.lower().split())
     return hashlib.sha256(f"{category}\n{normalized}".encode()).hexdigest()[:24]
@@ -163,7 +164,7 @@ def fact_put(customer_id: str, category: str, fact: str, session_id: str, *, sub
     fact = mask(fact)  # the key too is derived from the masked text
     value = {"category": category, "fact": fact, "learned_at": learned_at or now_iso(), "session_id": session_id}
     return PutOp(facts_namespace(customer_id), fact_key(category, fact),
-                 {**value, **({"subject": subject} if subject else {})}, ttl=settings.retention_minutes())
+                 {**value, **({"subject": mask(subject)} if subject else {})}, ttl=settings.retention_minutes())
 
 
 def episode_put(customer_id: str, episode: dict[str, Any]) -> PutOp:

@@ -10,9 +10,10 @@ MAX_FACT_CHARS = 300
 
 
 @tool
-def remember_fact(category: FactCategory, fact: str, replaces: str = "") -> str:
+def remember_fact(category: FactCategory, fact: str, replaces: str = "", subject: str = "") -> str:
     """Remember a lasting fact the customer told you about themselves, in one short sentence
-    (replaces: the id, e.g. f3, of a known fact it corrects)."""
+    (replaces: the id, e.g. f3, of a known fact it corrects; subject: what it is about in a
+    word or two, e.g. "home city", so a later fact on the same subject replaces it)."""
     # Executed by the graph's remember-facts node, which writes to the store.
     return "remembered"
 

@@ -45,7 +45,8 @@ def make_remember_facts(counter: TokenCounter):
                     change = facts.learn(
                         index, turn.customer_id, turn.thread_id, category,
                         _one_line(args.get("fact"), MAX_FACT_CHARS),
-                        replaces=_one_line(args.get("replaces"), 40), shown=shown,
+                        replaces=_one_line(args.get("replaces"), 40), subject=_one_line(args.get("subject"), 60),
+                        shown=shown,
                     )
                 else:
                     raise ValueError("nothing to remember")

@@ -88,6 +88,19 @@ async def test_a_new_risk_tolerance_supersedes_the_old_one_kept_as_history(sessi
     assert "superseded_at" not in stored["Now an aggressive investor"]
 
 
+async def test_a_new_fact_on_the_same_subject_supersedes_the_old_one(sessions, store, fake_openai):
+    fake_openai.tool_calls = [
+        [("remember_fact", {"category": "preference", "fact": "Wants paper statements", "subject": "Statements"})],
+        [("remember_fact", {"category": "preference", "fact": "Wants e-statements only", "subject": "statements "})]]
+    first = await sessions.send("C-13", "Please send my statements on paper.")
+    await sessions.send("C-13", "Actually, email them to me instead.", first.session_id)
+    await sessions.send("C-13", "Thanks", first.session_id)
+    shown = system_of(fake_openai).split("### Known facts", 1)[1]
+    assert "Wants e-statements only" in shown and "paper" not in shown
+    stored = {i.value["fact"]: i.value for i in await store.asearch(memory.facts_namespace("C-13"))}
+    assert stored["Wants paper statements"]["superseded_by"] and "superseded_at" not in stored["Wants e-statements only"]
+
+
 async def test_the_model_corrects_a_fact_by_its_id(sessions, store, fake_openai):
     old = memory.fact_put("C-4", "other", "Lives in Porto", "s-0")
     await store.abatch([old])
