@@ -75,30 +75,23 @@ async def test_the_newest_episode_is_recalled_however_many_are_older(sessions, s
     assert sessions_section.startswith('- 2025-03-02: "Asked to raise the overdraft limit."')
 
 
-async def test_a_new_risk_tolerance_supersedes_the_old_one_kept_as_history(sessions, store, fake_openai):
-    fake_openai.tool_calls = [[("remember_fact", {"category": "risk_tolerance", "fact": "Conservative investor"})],
-                              [("remember_fact", {"category": "risk_tolerance", "fact": "Now an aggressive investor"})]]
-    first = await sessions.send("C-3", "I am a conservative investor.")
-    await sessions.send("C-3", "Actually I now take big risks.", first.session_id)
+@pytest.mark.parametrize("old, new", [
+    pytest.param({"category": "risk_tolerance", "fact": "Conservative investor"},
+                 {"category": "risk_tolerance", "fact": "Now an aggressive investor"}, id="one risk tolerance"),
+    pytest.param({"category": "preference", "fact": "Wants paper statements", "subject": "Statements"},
+                 {"category": "preference", "fact": "Wants e-statements only", "subject": "statements "}, id="same subject"),
+])
+async def test_a_new_fact_about_the_same_thing_supersedes_the_old_one_kept_as_history(sessions, store, fake_openai,
+                                                                                     old, new):
+    fake_openai.tool_calls = [[("remember_fact", old)], [("remember_fact", new)]]
+    first = await sessions.send("C-3", "Here is how things stand.")
+    await sessions.send("C-3", "Actually, that changed.", first.session_id)
     await sessions.send("C-3", "What do you suggest?", first.session_id)
     shown = system_of(fake_openai).split("### Known facts", 1)[1]
-    assert "Now an aggressive investor" in shown and "Conservative investor" not in shown
+    assert new["fact"] in shown and old["fact"] not in shown
     stored = {i.value["fact"]: i.value for i in await store.asearch(memory.facts_namespace("C-3"))}
-    assert stored["Conservative investor"]["superseded_at"] >= stored["Conservative investor"]["learned_at"]
-    assert "superseded_at" not in stored["Now an aggressive investor"]
-
-
-async def test_a_new_fact_on_the_same_subject_supersedes_the_old_one(sessions, store, fake_openai):
-    fake_openai.tool_calls = [
-        [("remember_fact", {"category": "preference", "fact": "Wants paper statements", "subject": "Statements"})],
-        [("remember_fact", {"category": "preference", "fact": "Wants e-statements only", "subject": "statements "})]]
-    first = await sessions.send("C-13", "Please send my statements on paper.")
-    await sessions.send("C-13", "Actually, email them to me instead.", first.session_id)
-    await sessions.send("C-13", "Thanks", first.session_id)
-    shown = system_of(fake_openai).split("### Known facts", 1)[1]
-    assert "Wants e-statements only" in shown and "paper" not in shown
-    stored = {i.value["fact"]: i.value for i in await store.asearch(memory.facts_namespace("C-13"))}
-    assert stored["Wants paper statements"]["superseded_by"] and "superseded_at" not in stored["Wants e-statements only"]
+    assert stored[old["fact"]]["superseded_at"] >= stored[old["fact"]]["learned_at"]
+    assert "superseded_at" not in stored[new["fact"]]
 
 
 async def test_the_model_corrects_a_fact_by_its_id(sessions, store, fake_openai):
