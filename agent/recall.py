@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Hashable, Sequence
 
 import numpy as np
-import snowballstemmer
+import Stemmer
 
 BM25_K1, BM25_B = 1.2, 0.75
 RRF_K = 60
@@ -48,15 +48,14 @@ STOPWORDS = frozenset(
 
 def terms(text: str) -> list[str]:
     """The words BM25 compares: lower case, no stop words, stemmed (Snowball's
-    English stemmer), so "painted" finds "paint" and "studies" "study"."""
+    English stemmer, from PyStemmer), so "painted" finds "paint" and "studies" "study"."""
     return [stem(word) for word in WORD.findall(text.lower()) if word not in STOPWORDS]
 
 
 @lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
-    # A customer's vocabulary is small next to their word count: each word is stemmed once.
     if not hasattr(_stemmers, "english"):  # a stemmer keeps state while it works: one per thread
-        _stemmers.english = snowballstemmer.stemmer("english")
+        _stemmers.english = Stemmer.Stemmer("english")
     return _stemmers.english.stemWord(word)
 
 
