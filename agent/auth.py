@@ -143,9 +143,12 @@ def owned_by(ctx: Auth.types.AuthContext) -> Auth.types.FilterType | None:
 
 
 def stamp_owner(value: dict, owner: str) -> None:
+    """The owner, as the server's filters read it (``owner``) and as the
+    agent's checkpoints name it (``customer_id``): never what the caller wrote."""
     if value.get("metadata") is None:
         value["metadata"] = {}
     value["metadata"]["owner"] = owner
+    value["metadata"]["customer_id"] = owner
 
 
 async def check_conversation_owner(thread_id: Any, customer_id: str) -> None:

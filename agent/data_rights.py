@@ -46,7 +46,9 @@ async def customer_items(store: BaseStore, customer_id: str) -> list[Item]:
 
 
 async def customer_threads(graph: CompiledStateGraph, customer_id: str) -> list[str]:
-    """The customer's thread ids: from checkpoint metadata and from episode keys."""
+    """The customer's thread ids: found from checkpoint metadata and episode
+    keys, kept when the thread's own owner (``session_owner``) is the customer.
+    Metadata alone is not trusted: a run's caller can write into it."""
     found: dict[str, None] = {}
     saver = graph.checkpointer
     for checkpoint in await call_list(saver.list, saver.alist, None, filter={"customer_id": customer_id}):
@@ -54,7 +56,7 @@ async def customer_threads(graph: CompiledStateGraph, customer_id: str) -> list[
     for item in await customer_items(graph.store, customer_id):
         if item.namespace == memory.episodes_namespace(customer_id):
             found[item.key] = None
-    return list(found)
+    return [thread for thread in found if await session_owner(graph, thread) in (customer_id, None)]
 
 
 def _message(message: BaseMessage) -> dict[str, Any]:

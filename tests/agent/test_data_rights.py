@@ -7,13 +7,13 @@ import json
 import sqlite3
 
 import pytest
+from langchain_core.messages import HumanMessage
 
 import checkpointers
 import stores
 from agent import build_graph
+from agent.context import Context
 from agent.errors import ModelUnavailable, SessionOwnershipError, SessionUnavailable
-
-
 from agent.sessions import Sessions
 from tests.support.raw_backends import redis_contents, sqlite_contents
 
@@ -89,3 +89,17 @@ async def test_deleting_a_session_removes_its_thread_and_episode_only(tmp_path, 
         threads = {row[0] for table in ("checkpoints", "writes")
                    for row in db.execute(f"SELECT DISTINCT thread_id FROM {table}")}
     assert threads == {second.session_id}
+
+
+async def test_a_thread_whose_metadata_names_another_customer_is_not_theirs_to_export_or_erase(tmp_path, model):
+    """An API caller can write a run's metadata; the thread's owner is its state's."""
+    async with checkpointers.aconnect(f"sqlite:///{tmp_path / 'c.db'}") as saver, \
+            stores.aconnect(f"sqlite:///{tmp_path / 's.db'}") as store:
+        graph = build_graph(model=model, checkpointer=saver, store=store)
+        config = {"configurable": {"thread_id": "t-of-a"}, "metadata": {"customer_id": "C-B"}}
+        await graph.ainvoke({"messages": [HumanMessage("My salary is 4,000, marker ibis-granite.")]}, config,
+                            context=Context(customer_id="C-A"))
+        sessions = Sessions(graph)
+        assert "ibis-granite" not in json.dumps(await sessions.export_customer("C-B"))
+        assert await sessions.erase_customer("C-B") == {"sessions": 0, "memory_items": 0}
+        assert "ibis-granite" in json.dumps(await sessions.export_customer("C-A"))

@@ -174,6 +174,17 @@ def test_customers_end_their_own_session_with_the_end_command_and_send_no_other(
     assert status == 200 and "has ended" in refusal["messages"][-1]["content"], refusal
 
 
+async def test_a_run_cannot_label_its_checkpoints_with_another_customer(api, world, customers):
+    (a, a_token), (b, _) = customers.items()
+    thread = started_thread(api, a, "Hello")
+    body = run_body("I prefer calls.") | {"metadata": {"customer_id": b, "owner": b},
+                                          "config": {"metadata": {"customer_id": b}}}
+    status, values = api.call("POST", f"/threads/{thread}/runs/wait", body, headers=bearer(a_token))
+    assert status == 200, values
+    snapshot = await world.snapshot(thread)
+    assert snapshot.metadata["customer_id"] == a and snapshot.values["customer_id"] == a
+
+
 def test_customers_find_the_assistant_but_change_nothing_else(api, customers):
     as_a = bearer(next(iter(customers.values())))
     status, assistants = api.call("POST", "/assistants/search", {"graph_id": "bank_agent"}, headers=as_a)
