@@ -210,6 +210,7 @@ async def own_threads(ctx: Auth.types.AuthContext, value: Any):
 
 
 ENDING_COMMANDS = ({"goto": END_SESSION}, {"goto": [END_SESSION]})
+TIME_TRAVEL = ("checkpoint_id", "checkpoint_ns", "checkpoint_map")
 
 
 @auth.on.threads.create_run
@@ -229,6 +230,9 @@ async def run_as_self(ctx: Auth.types.AuthContext, value: Auth.types.on.threads.
         # A command's ``update`` writes any field of the conversation (owner,
         # deferred writes, the ended flag), as a state write would.
         raise refused(403, f'customers send a message, or end the session with command {{"goto": "{END_SESSION}"}}')
+    if any(configurable.get(key) or context.get(key) for key in TIME_TRAVEL):
+        # A run from an earlier checkpoint forks the conversation: an ended session could take turns again.
+        raise refused(403, "customers continue a conversation from its latest state (no checkpoint_id)")
     if value.get("thread_id") is not None:
         await check_conversation_owner(value["thread_id"], customer_id)
     kwargs["context"] = {**context, "customer_id": customer_id}

@@ -185,6 +185,18 @@ async def test_a_run_cannot_label_its_checkpoints_with_another_customer(api, wor
     assert snapshot.metadata["customer_id"] == a and snapshot.values["customer_id"] == a
 
 
+def test_customers_cannot_run_from_an_earlier_checkpoint(api, customers):
+    (a, a_token), _ = customers.items()
+    thread = started_thread(api, a, "I am disputing a charge.")
+    status, history = api.call("POST", f"/threads/{thread}/history", {"limit": 10}, headers=bearer(a_token))
+    assert status == 200 and len(history) > 2, history
+    earlier = history[-2]["checkpoint"]["checkpoint_id"]
+    for body in [run_body("Again") | {"checkpoint_id": earlier},
+                 run_body("Again", checkpoint_id=earlier)]:
+        status, refused = api.call("POST", f"/threads/{thread}/runs/wait", body, headers=bearer(a_token))
+        assert status == 403 and "latest state" in refused["detail"], (status, refused)
+
+
 def test_customers_find_the_assistant_but_change_nothing_else(api, customers):
     as_a = bearer(next(iter(customers.values())))
     status, assistants = api.call("POST", "/assistants/search", {"graph_id": "bank_agent"}, headers=as_a)
