@@ -233,6 +233,9 @@ async def run_as_self(ctx: Auth.types.AuthContext, value: Auth.types.on.threads.
     if any(configurable.get(key) or context.get(key) for key in TIME_TRAVEL):
         # A run from an earlier checkpoint forks the conversation: an ended session could take turns again.
         raise refused(403, "customers continue a conversation from its latest state (no checkpoint_id)")
+    if kwargs.get("webhook"):
+        # The server would call any URL a customer names when the run ends.
+        raise refused(403, "customers' runs take no webhook")
     if value.get("thread_id") is not None:
         await check_conversation_owner(value["thread_id"], customer_id)
     kwargs["context"] = {**context, "customer_id": customer_id}

@@ -10,6 +10,7 @@ import json
 import threading
 import time
 import uuid
+from types import SimpleNamespace
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import jwt
@@ -191,10 +192,23 @@ def test_customers_cannot_run_from_an_earlier_checkpoint(api, customers):
     status, history = api.call("POST", f"/threads/{thread}/history", {"limit": 10}, headers=bearer(a_token))
     assert status == 200 and len(history) > 2, history
     earlier = history[-2]["checkpoint"]["checkpoint_id"]
-    for body in [run_body("Again") | {"checkpoint_id": earlier},
-                 run_body("Again", checkpoint_id=earlier)]:
+    for body in [run_body("Again") | {"checkpoint_id": earlier}, run_body("Again", checkpoint_id=earlier)]:
         status, refused = api.call("POST", f"/threads/{thread}/runs/wait", body, headers=bearer(a_token))
         assert status == 403 and "latest state" in refused["detail"], (status, refused)
+
+
+async def test_customers_runs_take_no_webhook():
+    """In process: the server itself first refuses webhooks to private addresses
+    and names it cannot resolve, which is every name on this offline machine."""
+    from agent.auth import run_as_self
+
+    customer = SimpleNamespace(user=SimpleNamespace(identity="C-1"), permissions=[])
+    run = {"thread_id": None, "kwargs": {"context": {}, "config": {}, "webhook": "https://collector.example.net/hook"}}
+    with pytest.raises(Auth.exceptions.HTTPException, match="webhook") as refused:
+        await run_as_self(customer, run)
+    assert refused.value.status_code == 403
+    run["kwargs"]["webhook"] = None
+    assert await run_as_self(customer, run) == {"owner": "C-1"}
 
 
 def test_customers_find_the_assistant_but_change_nothing_else(api, customers):
